@@ -1,0 +1,263 @@
+package hostlink
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Status is the answer of GET /status.
+type Status struct {
+	State         string   `json:"state"`
+	Engine        string   `json:"engine"` // "ready", "starting" or "failed"
+	Versions      Versions `json:"versions"`
+	UptimeSeconds float64  `json:"uptimeSeconds"`
+}
+
+// Versions of the guest's software.
+type Versions struct {
+	Agent  string `json:"agent"`
+	Kernel string `json:"kernel"`
+}
+
+// Engine states reported in Status.Engine.
+const (
+	EngineReady    = "ready"
+	EngineStarting = "starting"
+	EngineFailed   = "failed"
+)
+
+// Disk is the answer of GET /disk.
+type Disk struct {
+	DataRoot   string `json:"dataRoot"`
+	TotalBytes uint64 `json:"totalBytes"`
+	UsedBytes  uint64 `json:"usedBytes"`
+	FreeBytes  uint64 `json:"freeBytes"`
+}
+
+// PortEvent is one line of GET /events with type "port".
+type PortEvent struct {
+	Type     string `json:"type"`   // "port"
+	Action   string `json:"action"` // "published" or "withdrawn"
+	Proto    string `json:"proto"`  // "tcp" or "udp"
+	HostIP   string `json:"hostIP"`
+	HostPort int    `json:"hostPort"`
+	Target   string `json:"target"` // guest address:port
+}
+
+// Port event actions.
+const (
+	ActionPublished = "published"
+	ActionWithdrawn = "withdrawn"
+)
+
+// Validate checks a port event read from the guest.
+func (e PortEvent) Validate() error {
+	if e.Type != "port" {
+		return fmt.Errorf("port event: type %q is not port", e.Type)
+	}
+	if e.Action != ActionPublished && e.Action != ActionWithdrawn {
+		return fmt.Errorf("port event: unknown action %q", e.Action)
+	}
+	if e.Proto != "tcp" && e.Proto != "udp" {
+		return fmt.Errorf("port event: unknown proto %q", e.Proto)
+	}
+	if e.HostPort < 1 || e.HostPort > 65535 {
+		return fmt.Errorf("port event: host port %d out of range", e.HostPort)
+	}
+	if e.HostIP != "" && net.ParseIP(e.HostIP) == nil {
+		return fmt.Errorf("port event: host IP %q is not an IP", e.HostIP)
+	}
+	host, port, err := net.SplitHostPort(e.Target)
+	if err != nil {
+		return fmt.Errorf("port event: target %q: %w", e.Target, err)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 || host == "" || net.ParseIP(host) == nil {
+		return fmt.Errorf("port event: target %q is not ip:port", e.Target)
+	}
+	return nil
+}
+
+// Client talks to the guest control API (port 1024) over a Dialer.
+type Client struct {
+	http *http.Client
+}
+
+// NewClient returns a control API client dialing through d.
+func NewClient(d Dialer) *Client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return d.Dial(ctx, 1024)
+		},
+		MaxIdleConns:        2,
+		IdleConnTimeout:     30 * time.Second,
+		DisableCompression:  true,
+		TLSHandshakeTimeout: time.Second,
+	}
+	return &Client{http: &http.Client{Transport: tr}}
+}
+
+// the host name in control URLs; the dialer ignores it.
+const controlBase = "http://berth-agent"
+
+// maxBody bounds the answers read from the guest.
+const maxBody = 1 << 20
+
+// Status asks for the guest status.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var s Status
+	err := c.do(ctx, http.MethodGet, "/status", nil, &s)
+	return s, err
+}
+
+// Disk asks for the data disk usage.
+func (c *Client) Disk(ctx context.Context) (Disk, error) {
+	var d Disk
+	err := c.do(ctx, http.MethodGet, "/disk", nil, &d)
+	return d, err
+}
+
+// SetTime sets the guest clock.
+func (c *Client) SetTime(ctx context.Context, t time.Time) error {
+	return c.do(ctx, http.MethodPost, "/time", map[string]int64{"unixNano": t.UnixNano()}, nil)
+}
+
+// Shutdown asks the guest for an orderly poweroff.
+func (c *Client) Shutdown(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/shutdown", nil, nil)
+}
+
+// Close releases idle connections.
+func (c *Client) Close() { c.http.CloseIdleConnections() }
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("control %s %s: %w", method, path, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, controlBase+path, body)
+	if err != nil {
+		return fmt.Errorf("control %s %s: %w", method, path, err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("control %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return fmt.Errorf("control %s %s: read answer: %w", method, path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return &StatusError{Method: method, Path: path, Code: resp.StatusCode, Body: string(bytes.TrimSpace(data))}
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("control %s %s: decode answer: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+// StatusError is a non-2xx answer of the control API.
+type StatusError struct {
+	Method, Path string
+	Code         int
+	Body         string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("control %s %s: status %d: %s", e.Method, e.Path, e.Code, e.Body)
+}
+
+// EventStream reads GET /events.
+type EventStream struct {
+	body io.ReadCloser
+	sc   *bufio.Scanner
+}
+
+// Events opens the event stream; read it with Next and Close it when done.
+// Cancelling ctx also ends it.
+func (c *Client) Events(ctx context.Context) (*EventStream, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, controlBase+"/events", nil)
+	if err != nil {
+		return nil, fmt.Errorf("control GET /events: %w", err)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("control GET /events: %w", err)
+	}
+	if resp.StatusCode/100 != 2 {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+		resp.Body.Close()
+		return nil, &StatusError{Method: http.MethodGet, Path: "/events", Code: resp.StatusCode, Body: string(bytes.TrimSpace(data))}
+	}
+	return NewEventStream(resp.Body), nil
+}
+
+// NewEventStream reads JSON-lines events from r.
+func NewEventStream(r io.ReadCloser) *EventStream {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 4096), 64<<10)
+	return &EventStream{body: r, sc: sc}
+}
+
+// ErrUnknownEvent is returned by Next for a well-formed line whose type this
+// host does not know; the stream stays usable.
+var ErrUnknownEvent = errors.New("unknown event type")
+
+// Next returns the next port event. Blank lines are skipped; an event of an
+// unknown type yields an error wrapping ErrUnknownEvent and the stream may
+// be read on. io.EOF ends the stream.
+func (s *EventStream) Next() (PortEvent, error) {
+	for s.sc.Scan() {
+		line := bytes.TrimSpace(s.sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		return ParseEvent(line)
+	}
+	if err := s.sc.Err(); err != nil {
+		return PortEvent{}, fmt.Errorf("read events: %w", err)
+	}
+	return PortEvent{}, io.EOF
+}
+
+// Close ends the stream.
+func (s *EventStream) Close() error { return s.body.Close() }
+
+// ParseEvent decodes and validates one event line.
+func ParseEvent(line []byte) (PortEvent, error) {
+	var head struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(line, &head); err != nil {
+		return PortEvent{}, fmt.Errorf("decode event: %w", err)
+	}
+	if head.Type != "port" {
+		return PortEvent{}, fmt.Errorf("event %q: %w", head.Type, ErrUnknownEvent)
+	}
+	var e PortEvent
+	if err := json.Unmarshal(line, &e); err != nil {
+		return PortEvent{}, fmt.Errorf("decode port event: %w", err)
+	}
+	if err := e.Validate(); err != nil {
+		return PortEvent{}, err
+	}
+	return e, nil
+}

@@ -1,0 +1,244 @@
+package hostlink
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeControl is a control API server standing in for the guest's.
+type fakeControl struct {
+	mu       sync.Mutex
+	clock    int64
+	shutdown bool
+	events   []string
+}
+
+func (f *fakeControl) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"state":"running","engine":"ready","versions":{"agent":"0.1.0","kernel":"6.1.0-cloud"},"uptimeSeconds":12.5}`)
+	})
+	mux.HandleFunc("GET /disk", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"dataRoot":"/var/lib/berth","totalBytes":1000,"usedBytes":300,"freeBytes":700}`)
+	})
+	mux.HandleFunc("POST /time", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			UnixNano int64 `json:"unixNano"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.UnixNano == 0 {
+			http.Error(w, "bad time", http.StatusBadRequest)
+			return
+		}
+		f.mu.Lock()
+		f.clock = body.UnixNano
+		f.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /shutdown", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.shutdown = true
+		f.mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	})
+	mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		for _, e := range f.events {
+			io.WriteString(w, e+"\n")
+			w.(http.Flusher).Flush()
+		}
+		<-r.Context().Done()
+	})
+	return mux
+}
+
+// oneConnListener hands connections from the channel to an http.Server.
+type chanListener struct {
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+func (l *chanListener) Close() error   { l.once.Do(func() { close(l.done) }); return nil }
+func (l *chanListener) Addr() net.Addr { return &net.UnixAddr{Name: "control", Net: "unix"} }
+
+func startControl(t *testing.T, f *fakeControl) *Client {
+	ln := &chanListener{ch: make(chan net.Conn), done: make(chan struct{})}
+	srv := &http.Server{Handler: f.handler()}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	path := filepath.Join(t.TempDir(), "link.sock")
+	startSerialGuest(t, path, map[uint32]func(net.Conn){
+		1024: func(c net.Conn) {
+			select {
+			case ln.ch <- c:
+			case <-ln.done:
+				c.Close()
+			}
+		},
+	})
+	d := NewSerial(path, nil)
+	t.Cleanup(func() { d.Close() })
+	c := NewClient(d)
+	t.Cleanup(c.Close)
+	return c
+}
+
+func TestControlClient(t *testing.T) {
+	f := &fakeControl{events: []string{
+		`{"type":"port","action":"published","proto":"tcp","hostIP":"0.0.0.0","hostPort":8080,"target":"172.17.0.2:80"}`,
+		`{"type":"volume","action":"created"}`,
+		``,
+		`{"type":"port","action":"withdrawn","proto":"udp","hostIP":"127.0.0.1","hostPort":53,"target":"172.17.0.3:53"}`,
+	}}
+	c := startControl(t, f)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	st, err := c.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Status{State: "running", Engine: EngineReady, Versions: Versions{Agent: "0.1.0", Kernel: "6.1.0-cloud"}, UptimeSeconds: 12.5}
+	if st != want {
+		t.Fatalf("status %+v, want %+v", st, want)
+	}
+	disk, err := c.Disk(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if disk != (Disk{DataRoot: "/var/lib/berth", TotalBytes: 1000, UsedBytes: 300, FreeBytes: 700}) {
+		t.Fatalf("disk %+v", disk)
+	}
+	now := time.Unix(1700000000, 123)
+	if err := c.SetTime(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	if f.clock != now.UnixNano() || !f.shutdown {
+		t.Fatalf("guest clock %d shutdown %v", f.clock, f.shutdown)
+	}
+	f.mu.Unlock()
+
+	evctx, evcancel := context.WithCancel(ctx)
+	es, err := c.Events(evctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := es.Next()
+	if err != nil || e.HostPort != 8080 || e.Action != ActionPublished || e.Target != "172.17.0.2:80" {
+		t.Fatalf("first event %+v, %v", e, err)
+	}
+	if _, err := es.Next(); !errors.Is(err, ErrUnknownEvent) {
+		t.Fatalf("second event error %v, want ErrUnknownEvent", err)
+	}
+	e, err = es.Next()
+	if err != nil || e.Proto != "udp" || e.Action != ActionWithdrawn {
+		t.Fatalf("third event %+v, %v", e, err)
+	}
+	evcancel()
+	if _, err := es.Next(); err == nil {
+		t.Fatal("event stream did not end after cancel")
+	}
+	es.Close()
+}
+
+func TestControlErrorStatus(t *testing.T) {
+	c := startControl(t, &fakeControl{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := c.do(ctx, http.MethodPost, "/time", map[string]int64{"unixNano": 0}, nil)
+	var se *StatusError
+	if !errors.As(err, &se) || se.Code != http.StatusBadRequest {
+		t.Fatalf("error %v, want a 400 StatusError", err)
+	}
+}
+
+func TestParseEvent(t *testing.T) {
+	tests := []struct {
+		line    string
+		wantErr bool
+		unknown bool
+	}{
+		{`{"type":"port","action":"published","proto":"tcp","hostIP":"0.0.0.0","hostPort":8080,"target":"172.17.0.2:80"}`, false, false},
+		{`{"type":"port","action":"withdrawn","proto":"udp","hostIP":"::1","hostPort":1,"target":"[fd00::2]:53"}`, false, false},
+		{`{"type":"port","action":"published","proto":"tcp","hostPort":8080,"target":"172.17.0.2:80"}`, false, false},
+		{`{"type":"port","action":"published","proto":"sctp","hostIP":"0.0.0.0","hostPort":8080,"target":"172.17.0.2:80"}`, true, false},
+		{`{"type":"port","action":"moved","proto":"tcp","hostIP":"0.0.0.0","hostPort":8080,"target":"172.17.0.2:80"}`, true, false},
+		{`{"type":"port","action":"published","proto":"tcp","hostIP":"0.0.0.0","hostPort":70000,"target":"172.17.0.2:80"}`, true, false},
+		{`{"type":"port","action":"published","proto":"tcp","hostIP":"zero","hostPort":80,"target":"172.17.0.2:80"}`, true, false},
+		{`{"type":"port","action":"published","proto":"tcp","hostIP":"0.0.0.0","hostPort":80,"target":"web:80"}`, true, false},
+		{`{"type":"port","action":"published","proto":"tcp","hostIP":"0.0.0.0","hostPort":80,"target":"172.17.0.2"}`, true, false},
+		{`{"type":"disk"}`, true, true},
+		{`not json`, true, false},
+		{`{"type":"port","hostPort":"80"}`, true, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.line, func(t *testing.T) {
+			_, err := ParseEvent([]byte(tc.line))
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("error %v, want error %v", err, tc.wantErr)
+			}
+			if errors.Is(err, ErrUnknownEvent) != tc.unknown {
+				t.Fatalf("error %v, want unknown %v", err, tc.unknown)
+			}
+		})
+	}
+}
+
+func FuzzParseEvent(f *testing.F) {
+	f.Add([]byte(`{"type":"port","action":"published","proto":"tcp","hostIP":"0.0.0.0","hostPort":8080,"target":"172.17.0.2:80"}`))
+	f.Add([]byte(`{"type":"x"}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		e, err := ParseEvent(line)
+		if err != nil {
+			return
+		}
+		// Whatever parses must be valid and survive a round trip.
+		if err := e.Validate(); err != nil {
+			t.Fatalf("parsed event invalid: %v", err)
+		}
+		b, _ := json.Marshal(e)
+		e2, err := ParseEvent(b)
+		if err != nil || e2 != e {
+			t.Fatalf("round trip %+v -> %s -> %+v, %v", e, b, e2, err)
+		}
+	})
+}
+
+func FuzzEventStream(f *testing.F) {
+	f.Add("{\"type\":\"port\",\"action\":\"published\",\"proto\":\"tcp\",\"hostPort\":1,\"target\":\"1.2.3.4:5\"}\n\n{}\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		es := NewEventStream(io.NopCloser(strings.NewReader(s)))
+		for i := 0; ; i++ {
+			if i > len(s)+1 {
+				t.Fatal(fmt.Sprintf("stream of %d bytes yielded more than %d results", len(s), i))
+			}
+			_, err := es.Next()
+			if err == io.EOF || (err != nil && !errors.Is(err, ErrUnknownEvent) && strings.HasPrefix(err.Error(), "read events")) {
+				return
+			}
+		}
+	})
+}

@@ -1,0 +1,13 @@
+//go:build !linux && !darwin && !windows
+
+package machine
+
+import (
+	"fmt"
+	"runtime"
+)
+
+// DefaultDriver names the hypervisor driver Berth uses on this OS.
+func DefaultDriver() (string, error) {
+	return "", fmt.Errorf("%s: %w", runtime.GOOS, ErrNotAvailable)
+}
