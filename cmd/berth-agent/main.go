@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/berthdesktop/berth/guestagent/pid1"
 	"github.com/berthdesktop/berth/guestagent/runtime"
 )
 
@@ -25,6 +26,8 @@ func main() {
 	switch os.Args[1] {
 	case runtime.InitCommand:
 		err = runtime.Init()
+	case "init":
+		err = pid1.Main(os.Args[2:])
 	case "engine":
 		err = runEngine(os.Args[2:])
 	case "-h", "--help", "help":

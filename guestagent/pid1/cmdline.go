@@ -1,0 +1,94 @@
+package pid1
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Share is one virtiofs share: the tag its device carries and the guest path
+// it is mounted at (the same path it has on the host).
+type Share struct {
+	Tag  string
+	Path string
+}
+
+// Params are the kernel command line parameters pid1 reads.
+type Params struct {
+	Shares []Share   // berth.shares=<tag>=<path>[,...]
+	Time   time.Time // berth.time=<unix seconds>; zero when absent
+	Disk   string    // berth.disk=<device>; DefaultDisk when absent
+	Link   string    // berth.link=vsock|serial; "" serves every transport present
+	Engine string    // berth.engine=<path>: another engine binary (diagnostics, tests)
+}
+
+// DefaultDisk is the data disk when berth.disk is absent.
+const DefaultDisk = "/dev/vda"
+
+// ErrBadParam is returned for a berth.* parameter that does not parse.
+var ErrBadParam = errors.New("bad kernel parameter")
+
+// ParseCmdline parses the contents of /proc/cmdline. Parameters other than
+// berth.* are ignored; a berth.* parameter that does not parse is an error.
+func ParseCmdline(cmdline string) (Params, error) {
+	p := Params{Disk: DefaultDisk}
+	for _, field := range strings.Fields(cmdline) {
+		key, val, _ := strings.Cut(field, "=")
+		switch key {
+		case "berth.shares":
+			shares, err := parseShares(val)
+			if err != nil {
+				return Params{}, err
+			}
+			p.Shares = shares
+		case "berth.time":
+			secs, err := strconv.ParseInt(val, 10, 64)
+			if err != nil || secs <= 0 || secs > 1<<40 {
+				return Params{}, fmt.Errorf("%w: berth.time=%q", ErrBadParam, val)
+			}
+			p.Time = time.Unix(secs, 0)
+		case "berth.disk":
+			if !strings.HasPrefix(val, "/dev/") || path.Clean(val) != val {
+				return Params{}, fmt.Errorf("%w: berth.disk=%q", ErrBadParam, val)
+			}
+			p.Disk = val
+		case "berth.link":
+			if val != "vsock" && val != "serial" {
+				return Params{}, fmt.Errorf("%w: berth.link=%q", ErrBadParam, val)
+			}
+			p.Link = val
+		case "berth.engine":
+			if !path.IsAbs(val) || path.Clean(val) != val {
+				return Params{}, fmt.Errorf("%w: berth.engine=%q", ErrBadParam, val)
+			}
+			p.Engine = val
+		}
+	}
+	return p, nil
+}
+
+// reservedMountPoints are guest paths a share may not cover.
+var reservedMountPoints = []string{"/", "/proc", "/sys", "/dev", "/run", "/tmp", "/etc", "/var/lib/berth"}
+
+func parseShares(val string) ([]Share, error) {
+	if val == "" {
+		return nil, nil
+	}
+	var shares []Share
+	for _, item := range strings.Split(val, ",") {
+		tag, p, ok := strings.Cut(item, "=")
+		if !ok || tag == "" || len(tag) > 36 || !path.IsAbs(p) || path.Clean(p) != p {
+			return nil, fmt.Errorf("%w: berth.shares item %q", ErrBadParam, item)
+		}
+		for _, r := range reservedMountPoints {
+			if p == r || (r != "/" && strings.HasPrefix(r, p+"/")) || strings.HasPrefix(p, "/proc/") || strings.HasPrefix(p, "/sys/") || strings.HasPrefix(p, "/dev/") {
+				return nil, fmt.Errorf("%w: berth.shares path %q is reserved", ErrBadParam, p)
+			}
+		}
+		shares = append(shares, Share{Tag: tag, Path: p})
+	}
+	return shares, nil
+}

@@ -1,0 +1,355 @@
+package pid1
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berthdesktop/berth/guestagent/link"
+)
+
+// Version is the agent's version, set at link time by the image build.
+var Version = "dev"
+
+// Guest paths and the engine's command line.
+const (
+	AgentPath  = "/berth-agent"
+	DataRoot   = "/var/lib/berth"
+	ExecRoot   = "/run/berth"
+	EngineSock = ExecRoot + "/docker.sock"
+	// ModulesLoad lists, one absolute path a line, the modules to load in order.
+	ModulesLoad = "/etc/berth/modules.load"
+	// stageEnv marks the process exec'd after the switch to the tmpfs root.
+	stageEnv = "BERTH_PID1_STAGE=root"
+)
+
+// Main runs PID 1. It does not return while the VM runs: it powers off.
+func Main(args []string) error {
+	if os.Getpid() != 1 {
+		return fmt.Errorf("init must run as PID 1 (running as %d)", os.Getpid())
+	}
+	unix.Umask(0o022)
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	slog.SetDefault(log)
+	os.Setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+
+	if !hasStageEnv() {
+		// Still on the initramfs: pivot_root cannot leave it, which the
+		// container runtime needs, so move everything to a tmpfs and re-exec.
+		if err := switchRoot(); err != nil {
+			return fatal(log, fmt.Errorf("switch root: %w", err))
+		}
+		// switchRoot execs; reaching here means it failed.
+		return fatal(log, fmt.Errorf("switch root returned"))
+	}
+	g := &guest{log: log, shutdownCh: make(chan string, 1), started: bootTime()}
+	if err := g.boot(); err != nil {
+		return fatal(log, err)
+	}
+	g.run()
+	return nil
+}
+
+func hasStageEnv() bool {
+	for _, e := range os.Environ() {
+		if e == stageEnv {
+			return true
+		}
+	}
+	return false
+}
+
+// fatal reports a boot failure and powers off: PID 1 must not exit, which
+// would panic the kernel.
+func fatal(log *slog.Logger, err error) error {
+	log.Error("berth: boot failed", "err", err)
+	fmt.Fprintf(os.Stderr, "berth: boot failed: %v\n", err)
+	unix.Sync()
+	_ = unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+	select {}
+}
+
+// bootTime is the time since the kernel started.
+func bootTime() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
+}
+
+// guest is the running PID 1.
+type guest struct {
+	log        *slog.Logger
+	params     Params
+	started    time.Duration
+	kernel     string
+	shutdownCh chan string
+	reaper     *reaper
+	engine     *supervisor
+	control    *link.Control
+	ports      *link.PortBroadcaster
+	mounts     []string // mounted data disk and shares, in mount order
+	mu         sync.Mutex
+}
+
+// boot brings the guest up to the point where the engine can start.
+func (g *guest) boot() error {
+	if err := mountBase(); err != nil {
+		return fmt.Errorf("base mounts: %w", err)
+	}
+	cmdline, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		return fmt.Errorf("read kernel command line: %w", err)
+	}
+	g.params, err = ParseCmdline(string(cmdline))
+	if err != nil {
+		g.log.Error("berth: kernel command line", "err", err)
+		g.params = Params{Disk: DefaultDisk}
+	}
+	if !g.params.Time.IsZero() {
+		if err := setClock(g.params.Time); err != nil {
+			g.log.Warn("berth: set clock from command line", "err", err)
+		}
+	}
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err == nil {
+		g.kernel = unix.ByteSliceToString(uts.Release[:])
+	}
+	_ = unix.Sethostname([]byte("berth"))
+	if err := loadModules(g.log, ModulesLoad); err != nil {
+		g.log.Warn("berth: modules", "err", err)
+	}
+	if err := setupCgroup2(); err != nil {
+		g.log.Warn("berth: cgroup2", "err", err)
+	}
+	return nil
+}
+
+// run starts the services and waits for the shutdown request.
+func (g *guest) run() {
+	var netWG sync.WaitGroup
+	netWG.Add(1)
+	go func() {
+		defer netWG.Done()
+		if err := setupNetwork(g.log); err != nil {
+			g.log.Warn("berth: network", "err", err)
+		}
+	}()
+
+	needSerial := g.params.Link != "vsock"
+	linkVirtioPorts(g.log, needSerial)
+
+	if err := g.setupDisk(); err != nil {
+		g.log.Error("berth: data disk; the data root stays on the tmpfs root", "err", err)
+		_ = os.MkdirAll(DataRoot, 0o711)
+	}
+	g.mountShares()
+
+	// From here on the reaper waits for every child: no exec.Cmd.Wait after.
+	g.reaper = startReaper(g.log)
+	go watchPowerButton(g.log, func() { g.Shutdown() })
+
+	g.ports = link.NewPortBroadcaster(0)
+	g.engine = newSupervisor(g.log, g.reaper, g.engineCommand())
+	linkReady := g.startLink()
+	g.engine.start()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-linkReady
+		if !g.engine.waitReady(ctx) {
+			return
+		}
+		netWG.Wait()
+		fmt.Fprintf(os.Stdout, "berth: agent ready in %d ms\n", (bootTime()).Milliseconds())
+	}()
+
+	reason := <-g.shutdownCh
+	cancel()
+	g.poweroff(reason)
+}
+
+// engineCommand is the engine's argv.
+func (g *guest) engineCommand() []string {
+	bin := AgentPath
+	if g.params.Engine != "" {
+		bin = g.params.Engine
+	}
+	return []string{bin, "engine", "--data-root", DataRoot, "--exec-root", ExecRoot, "-H", "unix://" + EngineSock}
+}
+
+// startLink serves the channel on every transport asked for and present.
+// The returned channel closes when one transport listens.
+func (g *guest) startLink() <-chan struct{} {
+	mux := link.NewMux(g.log)
+	g.control = &link.Control{
+		Sys:      g,
+		Ports:    g.ports,
+		Versions: map[string]string{"agent": Version, "kernel": g.kernel},
+		Log:      g.log,
+	}
+	mux.Handle(link.PortControl, g.control.ServeConn)
+	mux.Handle(link.PortDockerAPI, (&link.EngineProxy{Socket: EngineSock, Log: g.log}).ServeConn)
+	mux.Handle(link.PortTunnel, (&link.Tunnel{Log: g.log}).ServeConn)
+
+	var transports []link.Transport
+	if g.params.Link != "vsock" {
+		if _, err := os.Stat(link.SerialPath); err == nil || g.params.Link == "serial" {
+			transports = append(transports, &link.Serial{Log: g.log})
+		}
+	}
+	if g.params.Link != "serial" {
+		transports = append(transports, &link.Vsock{Log: g.log})
+	}
+	ready := make(chan struct{})
+	var once sync.Once
+	for _, t := range transports {
+		r := make(chan struct{})
+		go func() {
+			<-r
+			once.Do(func() { close(ready) })
+		}()
+		go func() {
+			if err := t.Serve(context.Background(), mux, r); err != nil {
+				g.log.Warn("berth: link transport", "transport", fmt.Sprintf("%T", t), "err", err)
+			}
+		}()
+	}
+	return ready
+}
+
+// EngineState implements link.System.
+func (g *guest) EngineState() string { return g.engine.state() }
+
+// Uptime implements link.System.
+func (g *guest) Uptime() time.Duration { return bootTime() }
+
+// SetClock implements link.System.
+func (g *guest) SetClock(t time.Time) error { return setClock(t) }
+
+// Shutdown implements link.System.
+func (g *guest) Shutdown() {
+	select {
+	case g.shutdownCh <- "requested":
+	default:
+	}
+}
+
+// DiskUsage implements link.System.
+func (g *guest) DiskUsage() (link.DiskUsage, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(DataRoot, &st); err != nil {
+		return link.DiskUsage{}, fmt.Errorf("statfs %s: %w", DataRoot, err)
+	}
+	bs := uint64(st.Bsize)
+	return link.DiskUsage{
+		DataRoot:   DataRoot,
+		TotalBytes: st.Blocks * bs,
+		UsedBytes:  (st.Blocks - st.Bfree) * bs,
+		FreeBytes:  st.Bavail * bs,
+	}, nil
+}
+
+func setClock(t time.Time) error {
+	tv := unix.NsecToTimeval(t.UnixNano())
+	if err := unix.Settimeofday(&tv); err != nil {
+		return fmt.Errorf("settimeofday: %w", err)
+	}
+	return nil
+}
+
+// poweroff stops the engine and every other process, syncs, unmounts the
+// data disk and shares, and powers the VM off.
+func (g *guest) poweroff(reason string) {
+	g.log.Info("berth: shutting down", "reason", reason)
+	g.engine.stop(20 * time.Second)
+	_ = unix.Kill(-1, unix.SIGTERM)
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) && g.reaper.children() > 0 {
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = unix.Kill(-1, unix.SIGKILL)
+	unix.Sync()
+	unmountAll(g.log)
+	unix.Sync()
+	fmt.Fprintln(os.Stdout, "berth: power off")
+	if err := unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF); err != nil {
+		g.log.Error("berth: power off", "err", err)
+	}
+	select {}
+}
+
+// unmountAll unmounts, deepest first, everything but the kernel's own
+// filesystems and the root; what stays busy is remounted read-only.
+func unmountAll(log *slog.Logger) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		log.Warn("berth: read mountinfo", "err", err)
+		return
+	}
+	points := mountPoints(string(data))
+	for i := len(points) - 1; i >= 0; i-- {
+		p := points[i]
+		if keepMounted(p) {
+			continue
+		}
+		if err := unix.Unmount(p, 0); err != nil {
+			if rerr := unix.Mount("", p, "", unix.MS_REMOUNT|unix.MS_RDONLY, ""); rerr != nil {
+				log.Warn("berth: unmount", "path", p, "err", err, "remount", rerr)
+			}
+		}
+	}
+}
+
+func keepMounted(p string) bool {
+	switch p {
+	case "/", "/proc", "/sys", "/dev", "/run", "/tmp":
+		return true
+	}
+	for _, pre := range []string{"/proc/", "/sys/", "/dev/"} {
+		if strings.HasPrefix(p, pre) {
+			return true
+		}
+	}
+	return false
+}
+
+// mountPoints returns the mount points of a mountinfo text in mount order.
+func mountPoints(mountinfo string) []string {
+	var out []string
+	for _, line := range strings.Split(mountinfo, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		out = append(out, unescapeMountinfo(f[4]))
+	}
+	return out
+}
+
+// unescapeMountinfo undoes the octal escapes (\040 etc.) of mountinfo paths.
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			o := s[i+1 : i+4]
+			if o[0] >= '0' && o[0] <= '3' && o[1] >= '0' && o[1] <= '7' && o[2] >= '0' && o[2] <= '7' {
+				b.WriteByte((o[0]-'0')<<6 | (o[1]-'0')<<3 | (o[2] - '0'))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
