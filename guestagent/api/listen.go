@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 )
 
 // socketGroup owns the unix socket when it exists, as with dockerd.
@@ -52,11 +51,11 @@ func listenUnix(path string) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("create directory of unix socket %s: %w", path, err)
 	}
-	// Create the socket without group/other access, then open it up to
-	// 0660, so that it is never reachable with wider permissions.
-	old := syscall.Umask(0o177)
+	// Connecting needs write permission: under the usual umask the new
+	// socket is writable by its owner (root) alone until the chmod below.
+	// The process-wide umask is left alone, as other goroutines may be
+	// creating files.
 	l, err := net.Listen("unix", path)
-	syscall.Umask(old)
 	if err != nil {
 		return nil, fmt.Errorf("listen on unix socket %s: %w", path, err)
 	}
