@@ -1,0 +1,129 @@
+# Berth — build, test, run and benchmark.
+#
+#   make run     build, then start the engine natively on this Linux host (root)
+#   make test    everything CI runs: deps, build, gofmt, vet (linux + windows), tests, fuzz smoke
+#   make bench   Berth's engine against Debian's dockerd with the same docker CLI
+#   make stop    stop the engine that `make run` started
+#
+# Works from a clean clone on Debian/Ubuntu as root, or through sudo otherwise.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+export PATH := $(PATH):/usr/local/go/bin
+GO ?= go
+
+MODULE  := github.com/berthdesktop/berth
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X $(MODULE)/internal/version.Version=$(VERSION)
+GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
+
+# Root runs commands directly; anyone else through sudo.
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+# Debian packages the build, the tests and the benchmark need.
+DEB_PACKAGES := busybox-static docker.io iproute2 procps curl git ca-certificates util-linux
+
+# Where `make run` keeps the engine's data, socket and log.
+BERTH_HOME  ?= $(HOME)/.berth
+RUN_DIR     := $(BERTH_HOME)/run
+ENGINE_SOCK := $(RUN_DIR)/docker.sock
+ENGINE_PID  := $(RUN_DIR)/engine.pid
+ENGINE_LOG  := $(RUN_DIR)/engine.log
+
+# Seconds each fuzz target runs in `make test`.
+FUZZTIME ?= 3s
+# Timeout of the whole `go test ./...`.
+TEST_TIMEOUT ?= 20m
+
+.PHONY: deps build test fmt-check vet vet-windows unit fuzz-smoke run stop bench clean
+
+deps:
+	@missing=""; \
+	for p in $(DEB_PACKAGES); do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -q; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	else \
+		echo "deps: all present ($(DEB_PACKAGES))"; \
+	fi
+	@command -v $(GO) >/dev/null || { echo "deps: Go toolchain not found (expected in PATH or /usr/local/go/bin)"; exit 1; }
+
+build:
+	@mkdir -p bin
+	GOOS=linux $(GOBUILD) -o bin/berth-agent ./cmd/berth-agent
+	$(GOBUILD) -o bin/berth ./cmd/berth
+
+fmt-check:
+	@out="$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go'))"; \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+vet-windows:
+	GOOS=windows $(GO) build ./...
+	GOOS=windows $(GO) vet ./...
+
+unit:
+	$(SUDO) env "PATH=$$PATH" $(GO) test -timeout $(TEST_TIMEOUT) ./...
+
+# Runs every fuzz target in the module for FUZZTIME.
+fuzz-smoke:
+	@for f in $$(grep -rl --include='*_test.go' -E '^func Fuzz[A-Za-z0-9_]*\(' . | sort); do \
+		dir=$$(dirname $$f); \
+		for t in $$(grep -oE '^func Fuzz[A-Za-z0-9_]*' $$f | sed 's/^func //'); do \
+			echo "fuzz $$dir $$t ($(FUZZTIME))"; \
+			$(SUDO) env "PATH=$$PATH" $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$dir >/tmp/berth-fuzz.log 2>&1 \
+				|| { cat /tmp/berth-fuzz.log; exit 1; }; \
+		done; \
+	done
+
+test: deps build fmt-check vet vet-windows unit fuzz-smoke
+	@echo "make test: all passed"
+
+run: build
+	@mkdir -p $(BERTH_HOME)/engine $(RUN_DIR)
+	@if [ -f $(ENGINE_PID) ] && $(SUDO) kill -0 "$$(cat $(ENGINE_PID))" 2>/dev/null; then \
+		echo "engine already running (pid $$(cat $(ENGINE_PID)))"; \
+	else \
+		echo "Starting Berth's engine natively on this Linux host (the VM is not part of this build yet)"; \
+		$(SUDO) sh -c 'nohup "$$1" engine --data-root "$$2" --exec-root "$$3" -H "unix://$$4" >"$$5" 2>&1 & echo $$! >"$$6"' \
+			sh $(CURDIR)/bin/berth-agent $(BERTH_HOME)/engine $(RUN_DIR)/exec $(ENGINE_SOCK) $(ENGINE_LOG) $(ENGINE_PID); \
+	fi
+	@for i in $$(seq 1 100); do \
+		if $(SUDO) curl -fsS --unix-socket $(ENGINE_SOCK) http://localhost/_ping >/dev/null 2>&1; then break; fi; \
+		if ! $(SUDO) kill -0 "$$(cat $(ENGINE_PID))" 2>/dev/null; then \
+			echo "the engine exited; its log ($(ENGINE_LOG)):"; cat $(ENGINE_LOG); exit 1; fi; \
+		sleep 0.2; \
+	done; \
+	$(SUDO) curl -fsS --unix-socket $(ENGINE_SOCK) http://localhost/_ping >/dev/null || { echo "no answer on $(ENGINE_SOCK); log: $(ENGINE_LOG)"; exit 1; }
+	@echo
+	@echo "Berth's engine is running natively on this Linux host (pid $$(cat $(ENGINE_PID)))."
+	@echo "Until the VM lands, containers run directly on this machine, as root."
+	@echo "Point the docker CLI at it with"
+	@echo "    export DOCKER_HOST=unix://$(ENGINE_SOCK)"
+	@echo "or"
+	@echo "    docker context create berth --docker host=unix://$(ENGINE_SOCK) && docker context use berth"
+	@echo "Log: $(ENGINE_LOG).  Stop it with: make stop"
+
+stop:
+	@if [ -f $(ENGINE_PID) ] && $(SUDO) kill -0 "$$(cat $(ENGINE_PID))" 2>/dev/null; then \
+		pid=$$(cat $(ENGINE_PID)); $(SUDO) kill -TERM $$pid; \
+		for i in $$(seq 1 100); do $(SUDO) kill -0 $$pid 2>/dev/null || break; sleep 0.1; done; \
+		echo "engine stopped"; \
+	else \
+		echo "engine not running"; \
+	fi
+	@rm -f $(ENGINE_PID)
+
+bench: deps build
+	$(SUDO) env "PATH=$$PATH" BERTH_AGENT=$(CURDIR)/bin/berth-agent \
+		$(GO) test -run '^$$' -bench '^BenchmarkVsDockerd$$' -benchtime 1x -timeout 30m -v ./cmd/berth-agent
+
+clean:
+	rm -rf bin
