@@ -1,0 +1,172 @@
+package cgroups
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+func TestFindMount(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+		err            bool
+	}{
+		{"unified", "25 1 0:22 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n", "/sys/fs/cgroup", false},
+		{"hybrid", "30 25 0:26 / /sys/fs/cgroup ro - tmpfs tmpfs ro\n41 31 0:38 / /sys/fs/cgroup/unified rw,relatime shared:9 - cgroup2 cgroup2 rw\n", "/sys/fs/cgroup/unified", false},
+		{"escaped", `41 31 0:38 / /mnt/with\040space rw - cgroup2 none rw` + "\n", "/mnt/with space", false},
+		{"v1 only", "31 30 0:27 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n", "", true},
+		{"garbage", "x y z\n- - -\n", "", true},
+		{"empty", "", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := FindMount(strings.NewReader(tt.in))
+			if (err != nil) != tt.err || got != tt.want {
+				t.Fatalf("FindMount = %q, %v; want %q, err %v", got, err, tt.want, tt.err)
+			}
+		})
+	}
+}
+
+func FuzzFindMount(f *testing.F) {
+	f.Add("41 31 0:38 / /sys/fs/cgroup/unified rw,relatime shared:9 - cgroup2 cgroup2 rw\n")
+	f.Add(`1 2 3 / /a\134b\0 - cgroup2 x`)
+	f.Fuzz(func(t *testing.T, s string) {
+		mp, err := FindMount(strings.NewReader(s))
+		if err == nil && mp == "" && !strings.Contains(s, " - cgroup2") {
+			t.Fatalf("found an empty mount point in %q", s)
+		}
+	})
+}
+
+func TestConvertShares(t *testing.T) {
+	tests := []struct{ in, want uint64 }{
+		{0, 0}, {2, 1}, {1024, 39}, {262144, 10000}, {1, 1}, {1 << 40, 10000},
+	}
+	for _, tt := range tests {
+		if got := ConvertShares(tt.in); got != tt.want {
+			t.Errorf("ConvertShares(%d) = %d, want %d", tt.in, got, tt.want)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestSettings(t *testing.T) {
+	tests := []struct {
+		name string
+		res  *specs.LinuxResources
+		want []Setting
+	}{
+		{"nil", nil, nil},
+		{"memory and swap", &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: ptr(int64(64 << 20)), Swap: ptr(int64(128 << 20))}},
+			[]Setting{{"memory", "memory.max", "67108864"}, {"memory", "memory.swap.max", "67108864"}}},
+		{"unlimited swap", &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: ptr(int64(64 << 20)), Swap: ptr(int64(-1))}},
+			[]Setting{{"memory", "memory.max", "67108864"}, {"memory", "memory.swap.max", "max"}}},
+		{"cpus 1.5", &specs.LinuxResources{CPU: &specs.LinuxCPU{Quota: ptr(int64(150000)), Period: ptr(uint64(100000))}},
+			[]Setting{{"cpu", "cpu.max", "150000 100000"}}},
+		{"shares", &specs.LinuxResources{CPU: &specs.LinuxCPU{Shares: ptr(uint64(512))}},
+			[]Setting{{"cpu", "cpu.weight", "20"}}},
+		{"pids", &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: ptr(int64(100))}},
+			[]Setting{{"pids", "pids.max", "100"}}},
+		{"pids unlimited", &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: ptr(int64(-1))}},
+			[]Setting{{"pids", "pids.max", "max"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Settings(tt.res); !slices.Equal(got, tt.want) {
+				t.Fatalf("Settings = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	res := &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: ptr(int64(1 << 20))}, Pids: &specs.LinuxPids{Limit: ptr(int64(5))}}
+	if w := (Capabilities{}).Warnings(res); len(w) != 2 || !strings.Contains(w[0], "memory limit") || !strings.Contains(w[1], "pids limit") {
+		t.Fatalf("Warnings without controllers = %q", w)
+	}
+	if w := (Capabilities{Memory: true, Pids: true}).Warnings(res); len(w) != 0 {
+		t.Fatalf("Warnings with controllers = %q", w)
+	}
+}
+
+func newTestManager(t *testing.T) *Manager {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create cgroups")
+	}
+	m, err := New("berth-test-" + strconv.Itoa(os.Getpid()))
+	if err != nil {
+		t.Skipf("no usable cgroup2 hierarchy: %v", err)
+	}
+	t.Cleanup(func() { os.Remove(m.parent) })
+	return m
+}
+
+func TestManagerLifecycle(t *testing.T) {
+	m := newTestManager(t)
+	dir, err := m.Create("c1", &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: ptr(int64(50))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.caps.Pids {
+		b, _ := os.ReadFile(filepath.Join(dir, "pids.max"))
+		if strings.TrimSpace(string(b)) != "50" {
+			t.Fatalf("pids.max = %q", b)
+		}
+	}
+	cmd := exec.Command("/bin/sleep", "1000")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0); err != nil {
+		t.Fatal(err)
+	}
+	pids, err := m.Pids("c1")
+	if err != nil || !slices.Equal(pids, []int{cmd.Process.Pid}) {
+		t.Fatalf("Pids = %v, %v; want [%d]", pids, err, cmd.Process.Pid)
+	}
+	if err := m.Freeze("c1"); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := m.Frozen("c1"); err != nil || !f {
+		t.Fatalf("Frozen after Freeze = %v, %v", f, err)
+	}
+	stat, _ := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/stat")
+	if !strings.Contains(string(stat), ") S ") && !strings.Contains(string(stat), ") D ") {
+		t.Logf("frozen process state: %s", stat)
+	}
+	if err := m.Thaw("c1"); err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := m.Frozen("c1"); f {
+		t.Fatal("still frozen after Thaw")
+	}
+	if err := m.Freeze("c1"); err != nil { // Delete must cope with a frozen group
+		t.Fatal(err)
+	}
+	go cmd.Wait()
+	if err := m.Delete("c1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("cgroup dir still there: %v", err)
+	}
+}
+
+func TestInvalidID(t *testing.T) {
+	m := &Manager{parent: "/nonexistent", ctrls: map[string]bool{}}
+	for _, id := range []string{"", "..", "a/b", "."} {
+		if _, err := m.Create(id, nil); err == nil {
+			t.Errorf("Create(%q) succeeded", id)
+		}
+	}
+}
