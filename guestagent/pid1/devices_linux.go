@@ -81,10 +81,10 @@ func (g *guest) setupDisk() error {
 	sb, err := readSuperblock(dev)
 	if errors.Is(err, ErrNoFilesystem) {
 		g.log.Info("berth: making filesystem on the data disk", "device", dev)
-		out, err := exec.Command("mke2fs", "-t", "ext4", "-q", "-F", "-L", "berth-data",
+		out, mkErr := exec.Command("mke2fs", "-t", "ext4", "-q", "-F", "-L", "berth-data",
 			"-E", "nodiscard,lazy_itable_init=1,lazy_journal_init=1", dev).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("mke2fs %s: %w: %s", dev, err, out)
+		if mkErr != nil {
+			return fmt.Errorf("mke2fs %s: %w: %s", dev, mkErr, out)
 		}
 		sb, err = readSuperblock(dev)
 	}

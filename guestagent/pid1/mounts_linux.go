@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -137,7 +138,7 @@ func moveTree(src, dst, skip string) error {
 		if err != nil {
 			return fmt.Errorf("stat %s: %w", from, err)
 		}
-		st := fi.Sys().(*unix.Stat_t)
+		st := fi.Sys().(*syscall.Stat_t)
 		mode := st.Mode & 0o7777
 		switch fi.Mode().Type() {
 		case os.ModeDir:

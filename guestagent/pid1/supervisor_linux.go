@@ -170,7 +170,11 @@ func (s *supervisor) loop() {
 		if stopping {
 			return
 		}
-		s.log.Error("berth: engine exited; restarting", "status", ws.ExitStatus(), "signal", ws.Signal())
+		if ws.Signaled() {
+			s.log.Error("berth: engine killed; restarting", "signal", ws.Signal())
+		} else {
+			s.log.Error("berth: engine exited; restarting", "status", ws.ExitStatus())
+		}
 		if time.Since(began) > time.Minute {
 			failures, backoff = 0, 500*time.Millisecond
 		}

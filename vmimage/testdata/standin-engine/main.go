@@ -1,0 +1,60 @@
+// Command standin-engine stands in for the engine in the VM boot tests: it
+// takes the engine's flags, answers /_ping on the -H unix socket, and counts
+// its starts in a file under --data-root so a test can see the data disk
+// kept across reboots (GET /boots). SIGTERM stops it.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	fs := flag.NewFlagSet("engine", flag.ExitOnError)
+	dataRoot := fs.String("data-root", "/var/lib/berth", "")
+	fs.String("exec-root", "/run/berth", "")
+	host := fs.String("H", "unix:///run/berth/docker.sock", "")
+	args := os.Args[1:]
+	if len(args) > 0 && args[0] == "engine" {
+		args = args[1:]
+	}
+	fs.Parse(args)
+	counter := filepath.Join(*dataRoot, "standin-boots")
+	raw, _ := os.ReadFile(counter)
+	n, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
+	n++
+	f, err := os.Create(counter)
+	if err == nil {
+		fmt.Fprintf(f, "%d\n", n)
+		f.Sync()
+		f.Close()
+	}
+	sock := strings.TrimPrefix(*host, "unix://")
+	os.MkdirAll(filepath.Dir(sock), 0o755)
+	os.Remove(sock)
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "standin-engine:", err)
+		os.Exit(1)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/_ping", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "OK") })
+	mux.HandleFunc("/boots", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "%d", n) })
+	srv := &http.Server{Handler: mux}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	srv.Serve(ln)
+}
