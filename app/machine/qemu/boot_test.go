@@ -1,0 +1,351 @@
+package qemu
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berthdesktop/berth/app/hostlink"
+	"github.com/berthdesktop/berth/app/machine"
+)
+
+// repoRoot finds the module root from the test's folder.
+func repoRoot(t *testing.T) string {
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test folder")
+		}
+		dir = parent
+	}
+}
+
+// imageDir is where `make vmimage` puts the host architecture's image;
+// BERTH_VM_IMAGE_DIR points elsewhere.
+func imageDir(t *testing.T) string {
+	if d := os.Getenv("BERTH_VM_IMAGE_DIR"); d != "" {
+		return d
+	}
+	return filepath.Join(repoRoot(t), "build", "vm", runtime.GOARCH)
+}
+
+// findKernel returns the kernel of the image in dir, or "".
+func findKernel(dir string) string {
+	for _, name := range []string{"vmlinuz", "kernel", "Image"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return filepath.Join(dir, name)
+		}
+	}
+	return ""
+}
+
+// vmImage returns the kernel and initrd `make vmimage` built for the host's
+// architecture, skipping the test when they are absent.
+func vmImage(t *testing.T) (kernel, initrd string) {
+	dir := imageDir(t)
+	kernel = findKernel(dir)
+	for _, name := range []string{"initrd", "initrd.img", "initramfs", "initrd.cpio.gz"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			initrd = filepath.Join(dir, name)
+			break
+		}
+	}
+	if kernel == "" || initrd == "" {
+		t.Skipf("no VM image in %s (run make vmimage)", dir)
+	}
+	return kernel, initrd
+}
+
+func needQEMU(t *testing.T) {
+	if _, err := exec.LookPath(binaryFor(machine.Arch(runtime.GOARCH))); err != nil {
+		t.Skipf("%s not installed: %v", binaryFor(machine.Arch(runtime.GOARCH)), err)
+	}
+}
+
+// busyboxInitrd writes an initrd whose /init is a busybox shell script:
+// it prints a ready line on the console, then powers off at once
+// (berthtest=poweroff on the kernel command line), panics (berthtest=panic)
+// or waits.
+func busyboxInitrd(t *testing.T) string {
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Skipf("no static busybox at /bin/busybox: %v", err)
+	}
+	script := `#!/bin/busybox sh
+/bin/busybox mkdir -p /proc /sys /dev
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t devtmpfs dev /dev
+echo "berth-test ready" > /dev/console
+case "$(/bin/busybox cat /proc/cmdline)" in
+*berthtest=poweroff*) /bin/busybox poweroff -f ;;
+*berthtest=panic*) exit 1 ;;
+esac
+while true; do /bin/busybox sleep 1000; done
+`
+	var buf bytes.Buffer
+	w := cpioWriter{w: &buf}
+	w.dir("bin")
+	w.dir("dev")
+	w.file("bin/busybox", 0o755, bb)
+	w.file("init", 0o755, []byte(script))
+	w.trailer()
+	path := filepath.Join(t.TempDir(), "initrd.cpio")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// cpioWriter writes the newc format the kernel unpacks.
+type cpioWriter struct {
+	w   io.Writer
+	ino int
+}
+
+func (c *cpioWriter) entry(name string, mode uint32, data []byte) {
+	c.ino++
+	hdr := fmt.Sprintf("070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X",
+		c.ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(name)+1, 0)
+	io.WriteString(c.w, hdr+name+"\x00")
+	c.pad(len(hdr) + len(name) + 1)
+	c.w.Write(data)
+	c.pad(len(data))
+}
+
+func (c *cpioWriter) pad(n int) {
+	if r := n % 4; r != 0 {
+		c.w.Write(make([]byte, 4-r))
+	}
+}
+
+func (c *cpioWriter) dir(name string)                         { c.entry(name, 0o040755, nil) }
+func (c *cpioWriter) file(name string, perm uint32, b []byte) { c.entry(name, 0o100000|perm, b) }
+func (c *cpioWriter) trailer()                                { c.entry("TRAILER!!!", 0, nil) }
+
+// testKernel returns a kernel for the busybox boots: the VM image's.
+func testKernel(t *testing.T) string {
+	k := findKernel(imageDir(t))
+	if k == "" {
+		t.Skipf("no kernel in %s (run make vmimage)", imageDir(t))
+	}
+	return k
+}
+
+func bootConfig(t *testing.T, kernel, initrd string, extra ...string) machine.Config {
+	dir := t.TempDir()
+	return machine.Config{
+		Name:           "berth-test",
+		CPUs:           1,
+		MemoryMiB:      256,
+		Disk:           machine.Disk{Path: filepath.Join(dir, "data.img"), SizeBytes: 64 << 20},
+		Kernel:         kernel,
+		Initrd:         initrd,
+		Cmdline:        extra,
+		ConsoleLogPath: filepath.Join(dir, "console.log"),
+		StateDir:       filepath.Join(dir, "state"),
+	}
+}
+
+func waitConsole(t *testing.T, path, want string, done <-chan struct{}) {
+	deadline := time.After(3 * time.Minute)
+	for {
+		b, _ := os.ReadFile(path)
+		if strings.Contains(string(b), want) {
+			return
+		}
+		select {
+		case <-done:
+			t.Fatalf("vm ended before %q on the console:\n%s", want, b)
+		case <-deadline:
+			t.Fatalf("no %q on the console:\n%s", want, b)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func requireRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the QEMU driver's tests open /dev/kvm and run virtiofsd")
+	}
+}
+
+// TestBootLifecycle boots the busybox initrd, checks the state machine,
+// a second Start, and a forced stop (busybox has no power-button handler).
+func TestBootLifecycle(t *testing.T) {
+	requireRoot(t)
+	needQEMU(t)
+	cfg := bootConfig(t, testKernel(t), busyboxInitrd(t))
+	vm, err := Driver{}.newVM(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := vm.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("accelerator %s", vm.Accelerator())
+	if st := vm.State(); st != machine.StateRunning {
+		t.Fatalf("state after Start %s", st)
+	}
+	if err := vm.Start(ctx); !errors.Is(err, machine.ErrAlreadyRunning) {
+		t.Fatalf("second Start: %v, want ErrAlreadyRunning", err)
+	}
+	waitConsole(t, cfg.ConsoleLogPath, "berth-test ready", vm.Done())
+	fi, err := os.Stat(cfg.Disk.Path)
+	if err != nil || fi.Size() != cfg.Disk.SizeBytes {
+		t.Fatalf("disk %v, %v; want %d bytes", fi, err, cfg.Disk.SizeBytes)
+	}
+	if fi, err := os.Stat(filepath.Join(cfg.StateDir, linkSocket)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("link socket %v, %v; want mode 0600", fi, err)
+	}
+	stopCtx, stopCancel := context.WithTimeout(ctx, 2*time.Second)
+	defer stopCancel()
+	if err := vm.Stop(stopCtx); err != nil {
+		t.Fatal(err)
+	}
+	if st := vm.State(); st != machine.StateStopped {
+		t.Fatalf("state after Stop %s", st)
+	}
+	if err := vm.Err(); err != nil {
+		t.Fatalf("Err after Stop: %v", err)
+	}
+	if err := vm.Stop(ctx); !errors.Is(err, machine.ErrNotRunning) {
+		t.Fatalf("Stop of a stopped VM: %v, want ErrNotRunning", err)
+	}
+}
+
+// TestBootEndings: how the VM ended is told apart: a guest poweroff is a
+// stop, a guest panic and a killed QEMU are crashes.
+func TestBootEndings(t *testing.T) {
+	requireRoot(t)
+	needQEMU(t)
+	kernel, initrd := testKernel(t), busyboxInitrd(t)
+	tests := []struct {
+		name      string
+		cmdline   []string
+		kill      bool
+		wantState machine.State
+	}{
+		{"guest poweroff", []string{"berthtest=poweroff"}, false, machine.StateStopped},
+		{"guest panic", []string{"berthtest=panic"}, false, machine.StateCrashed},
+		{"qemu killed", nil, true, machine.StateCrashed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := bootConfig(t, kernel, initrd, tc.cmdline...)
+			vm, err := Driver{}.newVM(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			if err := vm.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if tc.kill {
+				waitConsole(t, cfg.ConsoleLogPath, "berth-test ready", vm.Done())
+				syscallKill(t, vm.PID())
+			}
+			select {
+			case <-vm.Done():
+			case <-ctx.Done():
+				vm.Stop(context.Background())
+				t.Fatal("vm did not end")
+			}
+			if st := vm.State(); st != tc.wantState {
+				t.Fatalf("state %s, want %s (err %v)", st, tc.wantState, vm.Err())
+			}
+			if crashed := errors.Is(vm.Err(), machine.ErrCrashed); crashed != (tc.wantState == machine.StateCrashed) {
+				t.Fatalf("Err %v for state %s", vm.Err(), tc.wantState)
+			}
+		})
+	}
+}
+
+func syscallKill(t *testing.T, pid int) {
+	p, err := os.FindProcess(pid)
+	if err != nil || pid == 0 {
+		t.Fatalf("find qemu pid %d: %v", pid, err)
+	}
+	if err := p.Kill(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBootAgent boots the real VM image and waits for the guest agent's
+// control API over the channel, then stops the VM gracefully.
+func TestBootAgent(t *testing.T) {
+	requireRoot(t)
+	needQEMU(t)
+	kernel, initrd := vmImage(t)
+	cfg := bootConfig(t, kernel, initrd)
+	cfg.MemoryMiB = 1024
+	cfg.CPUs = 2
+	share := t.TempDir()
+	cfg.Shares = []machine.Share{{Tag: "share0", HostPath: share, GuestPath: share}}
+	vm, err := Driver{}.newVM(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	start := time.Now()
+	if err := vm.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer vm.Stop(context.Background())
+	c := hostlink.NewClient(dialerFunc(vm.Dial))
+	defer c.Close()
+	var st hostlink.Status
+	for {
+		actx, acancel := context.WithTimeout(ctx, 10*time.Second)
+		st, err = c.Status(actx)
+		acancel()
+		if err == nil {
+			break
+		}
+		select {
+		case <-vm.Done():
+			b, _ := os.ReadFile(cfg.ConsoleLogPath)
+			t.Fatalf("vm ended before the agent answered: %v\n%s", vm.Err(), b)
+		case <-ctx.Done():
+			b, _ := os.ReadFile(cfg.ConsoleLogPath)
+			t.Fatalf("agent did not answer: %v\n%s", err, b)
+		default:
+		}
+	}
+	t.Logf("agent answered after %v (%s): %+v", time.Since(start), vm.Accelerator(), st)
+	if st.State != "running" {
+		t.Fatalf("status %+v", st)
+	}
+	stopCtx, stopCancel := context.WithTimeout(ctx, time.Minute)
+	defer stopCancel()
+	if err := vm.Stop(stopCtx); err != nil {
+		t.Fatal(err)
+	}
+	if vm.State() != machine.StateStopped || vm.Err() != nil {
+		t.Fatalf("after Stop: %s, %v", vm.State(), vm.Err())
+	}
+}
+
+type dialerFunc func(ctx context.Context, port uint32) (net.Conn, error)
+
+func (f dialerFunc) Dial(ctx context.Context, port uint32) (net.Conn, error) { return f(ctx, port) }
