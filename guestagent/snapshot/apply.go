@@ -118,10 +118,10 @@ func Decompress(r io.Reader) (io.ReadCloser, error) {
 	return io.NopCloser(br), nil
 }
 
-// cleanEntryPath turns an archive name into a path relative to the layer
+// CleanEntryPath turns an archive name into a path relative to the layer
 // root ("" for the root itself). A name whose ".." components climb above
 // the root is refused rather than silently clamped.
-func cleanEntryPath(name string) (string, error) {
+func CleanEntryPath(name string) (string, error) {
 	if strings.IndexByte(name, 0) >= 0 {
 		return "", errors.New("path contains a NUL byte")
 	}
@@ -207,7 +207,7 @@ func (a *applier) run(r io.Reader) (int64, error) {
 }
 
 func (a *applier) entry(hdr *tar.Header, body io.Reader) error {
-	rel, err := cleanEntryPath(hdr.Name)
+	rel, err := CleanEntryPath(hdr.Name)
 	if err != nil {
 		return err
 	}
@@ -266,7 +266,7 @@ func (a *applier) entry(hdr *tar.Header, body io.Reader) error {
 			return fmt.Errorf("create symlink: %w", err)
 		}
 	case tar.TypeLink:
-		target, err := cleanEntryPath(hdr.Linkname)
+		target, err := CleanEntryPath(hdr.Linkname)
 		if err != nil || target == "" {
 			return fmt.Errorf("%w: %q", ErrLinkEscapes, hdr.Linkname)
 		}

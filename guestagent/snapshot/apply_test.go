@@ -443,9 +443,9 @@ func TestCleanEntryPath(t *testing.T) {
 		{"a\x00b", "", true},
 	}
 	for _, tt := range tests {
-		got, err := cleanEntryPath(tt.in)
+		got, err := CleanEntryPath(tt.in)
 		if (err != nil) != tt.err || got != tt.want {
-			t.Errorf("cleanEntryPath(%q) = %q, %v; want %q, err %v", tt.in, got, err, tt.want, tt.err)
+			t.Errorf("CleanEntryPath(%q) = %q, %v; want %q, err %v", tt.in, got, err, tt.want, tt.err)
 		}
 	}
 }
@@ -505,12 +505,12 @@ func FuzzCleanEntryPath(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, name string) {
-		got, err := cleanEntryPath(name)
+		got, err := CleanEntryPath(name)
 		if err != nil {
 			return
 		}
 		if strings.HasPrefix(got, "/") || got == ".." || strings.HasPrefix(got, "../") || strings.Contains(got, "/../") {
-			t.Fatalf("cleanEntryPath(%q) = %q climbs out", name, got)
+			t.Fatalf("CleanEntryPath(%q) = %q climbs out", name, got)
 		}
 	})
 }

@@ -167,40 +167,62 @@ func (s *Snapshotter) Layers() ([]digest.Digest, error) {
 // then is the layer synced and renamed into place. Applying a layer that
 // exists already is a no-op that leaves r unread.
 func (s *Snapshotter) ApplyLayer(chainID, parent digest.Digest, r io.Reader, opts ApplyOptions, verify func() error) (LayerInfo, error) {
-	final, err := s.layerDir(chainID)
-	if err != nil {
+	if _, err := s.layerDir(chainID); err != nil {
 		return LayerInfo{}, err
 	}
 	if info, err := s.Layer(chainID); err == nil {
 		return info, nil
 	}
+	return s.apply(parent, r, opts, func() (digest.Digest, error) {
+		if verify != nil {
+			if err := verify(); err != nil {
+				return "", err
+			}
+		}
+		return chainID, nil
+	})
+}
+
+// ApplyNewLayer is ApplyLayer for a layer whose chain ID is known only
+// once its stream has been read (docker import): id is called after the
+// whole stream was extracted and returns the chain ID, or an error that
+// vetoes the commit. If that layer exists already, the new copy is thrown
+// away and the existing one returned.
+func (s *Snapshotter) ApplyNewLayer(parent digest.Digest, r io.Reader, opts ApplyOptions, id func() (digest.Digest, error)) (LayerInfo, error) {
+	return s.apply(parent, r, opts, id)
+}
+
+func (s *Snapshotter) apply(parent digest.Digest, r io.Reader, opts ApplyOptions, finish func() (digest.Digest, error)) (LayerInfo, error) {
 	if parent != "" && !s.HasLayer(parent) {
-		return LayerInfo{}, fmt.Errorf("snapshot: apply layer %s: parent %s is not committed", chainID, parent)
+		return LayerInfo{}, fmt.Errorf("snapshot: apply layer: parent %s is not committed", parent)
 	}
 	tmp, err := os.MkdirTemp(filepath.Join(s.root, "tmp"), "layer-")
 	if err != nil {
-		return LayerInfo{}, fmt.Errorf("snapshot: apply layer %s: %w", chainID, err)
+		return LayerInfo{}, fmt.Errorf("snapshot: apply layer: %w", err)
 	}
 	defer os.RemoveAll(tmp)
 	if err := os.Chmod(tmp, 0o755); err != nil {
-		return LayerInfo{}, fmt.Errorf("snapshot: apply layer %s: %w", chainID, err)
+		return LayerInfo{}, fmt.Errorf("snapshot: apply layer: %w", err)
 	}
 	fsDir := filepath.Join(tmp, "fs")
 	if err := os.Mkdir(fsDir, 0o755); err != nil {
-		return LayerInfo{}, fmt.Errorf("snapshot: apply layer %s: %w", chainID, err)
+		return LayerInfo{}, fmt.Errorf("snapshot: apply layer: %w", err)
 	}
 	size, err := Apply(fsDir, r, opts)
 	if err != nil {
-		return LayerInfo{}, fmt.Errorf("snapshot: apply layer %s: %w", chainID, err)
+		return LayerInfo{}, fmt.Errorf("snapshot: apply layer: %w", err)
 	}
 	// Read to the end so that the caller's digest covers the whole stream.
 	if _, err := io.Copy(io.Discard, r); err != nil {
-		return LayerInfo{}, fmt.Errorf("snapshot: apply layer %s: read trailer: %w", chainID, err)
+		return LayerInfo{}, fmt.Errorf("snapshot: apply layer: read trailer: %w", err)
 	}
-	if verify != nil {
-		if err := verify(); err != nil {
-			return LayerInfo{}, fmt.Errorf("snapshot: apply layer %s: %w", chainID, err)
-		}
+	chainID, err := finish()
+	if err != nil {
+		return LayerInfo{}, fmt.Errorf("snapshot: apply layer: %w", err)
+	}
+	final, err := s.layerDir(chainID)
+	if err != nil {
+		return LayerInfo{}, err
 	}
 	link, err := newLink()
 	if err != nil {
