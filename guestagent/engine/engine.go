@@ -61,6 +61,8 @@ type Engine struct {
 	execs map[string]*execConfig
 
 	events *eventLog
+	// loopback brings up lo in the network namespace of a pid.
+	loopback func(pid int) error
 
 	// shuttingDown stops restart policies while the engine stops.
 	shutdownMu   sync.Mutex
@@ -83,13 +85,14 @@ func New(cfg Config) (*Engine, error) {
 		cfg.LogOptsRaw = map[string]string{}
 	}
 	e := &Engine{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		ctrDir: filepath.Join(cfg.Root, "containers"),
-		byID:   map[string]*ctr{},
-		names:  map[string]string{},
-		execs:  map[string]*execConfig{},
-		events: newEventLog(),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		ctrDir:   filepath.Join(cfg.Root, "containers"),
+		byID:     map[string]*ctr{},
+		names:    map[string]string{},
+		execs:    map[string]*execConfig{},
+		events:   newEventLog(),
+		loopback: loopbackUp,
 	}
 	if err := os.MkdirAll(e.ctrDir, 0o710); err != nil {
 		return nil, fmt.Errorf("engine: create containers dir: %w", err)

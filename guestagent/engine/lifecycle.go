@@ -94,7 +94,7 @@ func (e *Engine) startLocked(c *ctr) (retErr error) {
 		return startError(err)
 	}
 	if e.needsLoopback(&c.m) {
-		if err := loopbackUp(h.Pid()); err != nil {
+		if err := e.loopback(h.Pid()); err != nil {
 			e.log.Warn("bringing up loopback", "container", c.m.ID, "err", err)
 		}
 	}
