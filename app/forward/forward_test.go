@@ -38,11 +38,16 @@ func (g *fakeGuest) Dial(ctx context.Context, port uint32) (net.Conn, error) {
 		return nil, err
 	}
 	defer ln.Close()
+	host, err := (&net.Dialer{}).DialContext(ctx, "tcp", ln.Addr().String())
+	if err != nil {
+		return nil, err
+	}
+	c, err := ln.Accept()
+	if err != nil {
+		host.Close()
+		return nil, err
+	}
 	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
 		switch port {
 		case portDocker:
 			io.Copy(c, c)
@@ -55,7 +60,7 @@ func (g *fakeGuest) Dial(ctx context.Context, port uint32) (net.Conn, error) {
 			c.Close()
 		}
 	}()
-	return (&net.Dialer{}).DialContext(ctx, "tcp", ln.Addr().String())
+	return host, nil
 }
 
 func echoThrough(t *testing.T, c net.Conn, msg []byte) []byte {
@@ -440,4 +445,3 @@ func TestApplyRejectsInvalid(t *testing.T) {
 		t.Fatalf("Apply after Close: %v", err)
 	}
 }
-
