@@ -13,8 +13,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berthdesktop/berth/guestagent/image"
 	"github.com/berthdesktop/berth/guestagent/logs"
 	"github.com/moby/moby/api/types/container"
+	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -238,3 +240,17 @@ func (e *Engine) saveLocked(c *ctr) {
 }
 
 func now() time.Time { return time.Now().UTC() }
+
+// ImageUsage lists the containers that use an image and whether they run,
+// for the image store's rmi checks.
+func (e *Engine) ImageUsage(imageID digest.Digest) []image.ContainerUse {
+	var out []image.ContainerUse
+	for _, c := range e.containers() {
+		c.mu.Lock()
+		if c.m.ImageID == string(imageID) {
+			out = append(out, image.ContainerUse{ID: c.m.ID, Running: c.m.State.Running})
+		}
+		c.mu.Unlock()
+	}
+	return out
+}
