@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/berthdesktop/berth/guestagent/api"
 	"github.com/berthdesktop/berth/guestagent/logs"
@@ -111,6 +112,23 @@ func (e *Engine) ContainerAttach(ctx context.Context, name string, opts api.Atta
 	logPath := c.m.LogPath
 	c.mu.Unlock()
 
+	// Subscribe before the client learns that the attach succeeded: docker
+	// run starts the container right after, and no output may be lost.
+	var sub *subscriber
+	var lazyOut, lazyErr *lazyWriter
+	if opts.Stream {
+		sub = &subscriber{done: make(chan struct{})}
+		if opts.UseStdout {
+			lazyOut = &lazyWriter{}
+			sub.stdout = lazyOut
+		}
+		if opts.UseStderr {
+			lazyErr = &lazyWriter{}
+			sub.stderr = lazyErr
+		}
+		c.streams.add(sub)
+		defer c.streams.remove(sub)
+	}
 	stdin, stdout, stderr, err := opts.GetStreams(!tty)
 	if err != nil {
 		return err
@@ -139,10 +157,12 @@ func (e *Engine) ContainerAttach(ctx context.Context, name string, opts api.Atta
 	if !opts.Stream {
 		return nil
 	}
-
-	sub := &subscriber{stdout: stdout, stderr: stderr, done: make(chan struct{})}
-	c.streams.add(sub)
-	defer c.streams.remove(sub)
+	if lazyOut != nil {
+		lazyOut.set(stdout)
+	}
+	if lazyErr != nil {
+		lazyErr.set(stderr)
+	}
 	e.emit(c, events.ActionAttach, nil)
 
 	detached := make(chan struct{})
@@ -253,4 +273,32 @@ func (e *Engine) ContainerLogs(ctx context.Context, name string, opts api.LogsOp
 		}
 	}()
 	return out, tty, nil
+}
+
+// lazyWriter buffers writes until its destination is known, then flushes
+// and forwards.
+type lazyWriter struct {
+	mu  sync.Mutex
+	w   io.Writer
+	buf []byte
+}
+
+func (l *lazyWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.w == nil {
+		l.buf = append(l.buf, p...)
+		return len(p), nil
+	}
+	return l.w.Write(p)
+}
+
+func (l *lazyWriter) set(w io.Writer) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.buf) > 0 {
+		_, _ = w.Write(l.buf)
+		l.buf = nil
+	}
+	l.w = w
 }
