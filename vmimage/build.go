@@ -273,7 +273,7 @@ func ParseShowDepends(text, root string) ([]string, error) {
 			return nil, fmt.Errorf("module path %q is not an uncompressed module under the kernel root", f[1])
 		}
 		rel := path.Clean(strings.TrimPrefix(f[1], prefix))
-		if strings.HasPrefix(rel, "../") {
+		if strings.HasPrefix(rel, "../") || path.IsAbs(rel) || rel == ".." {
 			return nil, fmt.Errorf("module path %q escapes the kernel root", f[1])
 		}
 		out = append(out, rel)
