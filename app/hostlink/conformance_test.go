@@ -70,10 +70,10 @@ func (pattern) Read(p []byte) (int, error) {
 type serialGuest struct {
 	path     string
 	services map[uint32]func(net.Conn)
-	mu   sync.Mutex
-	ln   net.Listener
-	conn net.Conn
-	wg   sync.WaitGroup
+	mu       sync.Mutex
+	ln       net.Listener
+	conn     net.Conn
+	wg       sync.WaitGroup
 }
 
 func startSerialGuest(t testing.TB, path string, services map[uint32]func(net.Conn)) *serialGuest {
