@@ -12,15 +12,13 @@ package runtime
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
-
-// errNotImplemented marks parts of the contract that are not written yet.
-var errNotImplemented = errors.New("runtime: not implemented")
 
 // Config configures a Runtime.
 type Config struct {
@@ -71,8 +69,14 @@ type Runtime struct {
 	cfg Config
 }
 
-// New returns a Runtime.
+// New returns a Runtime; StateDir is created when missing.
 func New(cfg Config) (*Runtime, error) {
+	if cfg.StateDir == "" {
+		return nil, errors.New("runtime: StateDir is required")
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o711); err != nil {
+		return nil, fmt.Errorf("runtime: create state dir: %w", err)
+	}
 	return &Runtime{cfg: cfg}, nil
 }
 
@@ -93,89 +97,9 @@ type CreateOptions struct {
 	Init bool
 }
 
-// Container is a created container: namespaces and rootfs exist, the user's
-// process has been resolved (so a missing or non-executable command fails
-// here with an error that says so), and waits in the init for Start.
-type Container struct{}
-
-// Create sets up the container and stops just before exec. The returned
-// error for a command that cannot be found or executed matches runc's
-// wording ("exec: \"foo\": executable file not found in $PATH"), so the
-// docker CLI maps it to exit status 127 or 126.
-func (r *Runtime) Create(id string, spec *specs.Spec, opts CreateOptions) (*Container, error) {
-	return nil, errNotImplemented
-}
-
-// Start execs the user's process.
-func (c *Container) Start() error { return errNotImplemented }
-
-// Pid is the container's init in the engine's pid namespace.
-func (c *Container) Pid() int { return 0 }
-
-// IO is the engine's end of the container process's streams.
-func (c *Container) IO() *ProcessIO { return nil }
-
-// Wait blocks until the container's init exits. One caller only.
-func (c *Container) Wait() ExitStatus { return ExitStatus{} }
-
-// Signal sends sig to the container's init.
-func (c *Container) Signal(sig syscall.Signal) error { return errNotImplemented }
-
-// Pause freezes every process of the container (cgroup freezer).
-func (c *Container) Pause() error { return errNotImplemented }
-
-// Resume thaws the container.
-func (c *Container) Resume() error { return errNotImplemented }
-
-// Update applies new resource limits.
-func (c *Container) Update(res *specs.LinuxResources) error { return errNotImplemented }
-
-// Processes lists the pids (engine's pid namespace) in the container.
-func (c *Container) Processes() ([]int, error) { return nil, errNotImplemented }
-
-// Resize sets the pty size of the container's init.
-func (c *Container) Resize(height, width uint) error { return errNotImplemented }
-
-// Exec starts a process inside the running container, in all of its
-// namespaces and its cgroup, with the process's user, env, cwd and
-// capabilities (as spec.Process would give a new container).
-func (c *Container) Exec(p *specs.Process, io IOOptions) (*Process, error) {
-	return nil, errNotImplemented
-}
-
-// Delete releases what the container holds after its init exited: state
-// dir, cgroup. The rootfs mount goes with the mount namespace.
-func (c *Container) Delete() error { return errNotImplemented }
-
-// Process is an exec'd process.
-type Process struct{}
-
-// Pid of the process in the engine's pid namespace.
-func (p *Process) Pid() int { return 0 }
-
-// IO is the engine's end of the process's streams.
-func (p *Process) IO() *ProcessIO { return nil }
-
-// Wait blocks until the process exits. One caller only.
-func (p *Process) Wait() ExitStatus { return ExitStatus{} }
-
-// Signal sends sig to the process.
-func (p *Process) Signal(sig syscall.Signal) error { return errNotImplemented }
-
-// Resize sets the pty size of the process.
-func (p *Process) Resize(height, width uint) error { return errNotImplemented }
-
-// Init is the re-exec'd container init (cmd/berth-agent dispatches to it
-// when started as the runtime's child); it never returns on success.
-func Init() error { return errNotImplemented }
-
 // InitCommand is the hidden berth-agent subcommand that runs Init.
 const InitCommand = "runtime-init"
 
 // ReaperName is the name under which berth-agent acts as the --init reaper
 // (it is bind-mounted into containers as /sbin/docker-init).
 const ReaperName = "docker-init"
-
-// Reaper runs args as a child, forwards signals to it, reaps every zombie,
-// and returns the child's exit status (128+signal when killed).
-func Reaper(args []string) int { return 127 }
