@@ -141,12 +141,18 @@ func TestContainerSimpleVerbs(t *testing.T) {
 			calls <- call{verb: "stop", name: name, arg: sig, timeout: timeout}
 			return nil
 		},
-		kill: func(_ context.Context, name, sig string) error { calls <- call{verb: "kill", name: name, arg: sig}; return nil },
+		kill: func(_ context.Context, name, sig string) error {
+			calls <- call{verb: "kill", name: name, arg: sig}
+			return nil
+		},
 		remove: func(_ context.Context, name string, o RemoveOptions) error {
 			calls <- call{verb: "remove", name: name, arg: strings.Join([]string{boolStr(o.Force), boolStr(o.RemoveVolumes), boolStr(o.RemoveLink)}, ",")}
 			return nil
 		},
-		rename: func(_ context.Context, name, newName string) error { calls <- call{verb: "rename", name: name, arg: newName}; return nil },
+		rename: func(_ context.Context, name, newName string) error {
+			calls <- call{verb: "rename", name: name, arg: newName}
+			return nil
+		},
 		resize: func(_ context.Context, name string, h, w uint) error {
 			calls <- call{verb: "resize", name: name, arg: fmt.Sprintf("%dx%d", h, w)}
 			return nil
