@@ -75,10 +75,18 @@ var daemonKeys = map[string]func(c *daemonConfig, key string, raw json.RawMessag
 	},
 	"init":             func(c *daemonConfig, k string, r json.RawMessage) error { return decodeAs(k, r, &c.Init, "a boolean") },
 	"default-shm-size": func(c *daemonConfig, k string, r json.RawMessage) error { return decodeShmSize(c, k, r) },
-	"hosts":            func(c *daemonConfig, k string, r json.RawMessage) error { return decodeAs(k, r, &c.Hosts, "an array of strings") },
-	"data-root":        func(c *daemonConfig, k string, r json.RawMessage) error { return decodeAs(k, r, &c.DataRoot, "a string") },
-	"exec-root":        func(c *daemonConfig, k string, r json.RawMessage) error { return decodeAs(k, r, &c.ExecRoot, "a string") },
-	"experimental":     func(c *daemonConfig, k string, r json.RawMessage) error { return decodeAs(k, r, &c.Experimental, "a boolean") },
+	"hosts": func(c *daemonConfig, k string, r json.RawMessage) error {
+		return decodeAs(k, r, &c.Hosts, "an array of strings")
+	},
+	"data-root": func(c *daemonConfig, k string, r json.RawMessage) error {
+		return decodeAs(k, r, &c.DataRoot, "a string")
+	},
+	"exec-root": func(c *daemonConfig, k string, r json.RawMessage) error {
+		return decodeAs(k, r, &c.ExecRoot, "a string")
+	},
+	"experimental": func(c *daemonConfig, k string, r json.RawMessage) error {
+		return decodeAs(k, r, &c.Experimental, "a boolean")
+	},
 	"storage-driver": func(c *daemonConfig, k string, r json.RawMessage) error {
 		if err := decodeAs(k, r, &c.StorageDriver, "a string"); err != nil {
 			return err

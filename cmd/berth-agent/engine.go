@@ -1,9 +1,348 @@
 package main
 
-import "errors"
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	units "github.com/docker/go-units"
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/berthdesktop/berth/guestagent/api"
+	ctrengine "github.com/berthdesktop/berth/guestagent/engine"
+	"github.com/berthdesktop/berth/guestagent/logs"
+	"github.com/berthdesktop/berth/internal/version"
+)
+
+const (
+	defaultDataRoot = "/var/lib/berth"
+	defaultExecRoot = "/var/run/berth"
+	defaultHost     = "unix:///var/run/docker.sock"
+)
+
+// engineFlags are the command-line options of `berth-agent engine`.
+type engineFlags struct {
+	dataRoot   string
+	execRoot   string
+	hosts      []string
+	configFile string
+	debug      bool
+	logLevel   string
+	set        map[string]bool // flags given on the command line
+}
+
+type hostList struct{ v *[]string }
+
+func (h hostList) String() string {
+	if h.v == nil {
+		return ""
+	}
+	return strings.Join(*h.v, ",")
+}
+func (h hostList) Set(s string) error { *h.v = append(*h.v, s); return nil }
+
+// parseEngineFlags parses the engine's command line.
+func parseEngineFlags(args []string, stderr io.Writer) (*engineFlags, error) {
+	f := &engineFlags{set: map[string]bool{}}
+	fs := flag.NewFlagSet("engine", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.dataRoot, "data-root", defaultDataRoot, "root directory of persistent engine state")
+	fs.StringVar(&f.execRoot, "exec-root", defaultExecRoot, "root directory of runtime state")
+	fs.Var(hostList{&f.hosts}, "H", "address to serve the API on: unix:///path or tcp://host:port (repeatable)")
+	fs.Var(hostList{&f.hosts}, "host", "same as -H")
+	fs.StringVar(&f.configFile, "config-file", "", "daemon configuration file (daemon.json)")
+	fs.BoolVar(&f.debug, "debug", false, "debug logging")
+	fs.BoolVar(&f.debug, "D", false, "same as --debug")
+	fs.StringVar(&f.logLevel, "log-level", "", "log level: debug, info, warn, error, fatal")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	fs.Visit(func(fl *flag.Flag) {
+		name := fl.Name
+		switch name {
+		case "H", "host":
+			name = "hosts"
+		case "D":
+			name = "debug"
+		}
+		f.set[name] = true
+	})
+	return f, nil
+}
+
+// settings are the merged flags and daemon.json.
+type settings struct {
+	dataRoot, execRoot string
+	hosts              []string
+	debug              bool
+	level              slog.Level
+	file               *daemonConfig
+}
+
+// mergeSettings combines flags and file as dockerd does: a directive given
+// both ways is an error.
+func mergeSettings(f *engineFlags, c *daemonConfig) (*settings, error) {
+	if c == nil {
+		c = &daemonConfig{set: map[string]bool{}}
+	}
+	var both []string
+	conflictOf := func(key, flagVal, fileVal string) {
+		both = append(both, fmt.Sprintf("%s: (from flag: %s, from file: %s)", key, flagVal, fileVal))
+	}
+	if f.set["data-root"] && c.set["data-root"] {
+		conflictOf("data-root", f.dataRoot, c.DataRoot)
+	}
+	if f.set["exec-root"] && c.set["exec-root"] {
+		conflictOf("exec-root", f.execRoot, c.ExecRoot)
+	}
+	if f.set["hosts"] && c.set["hosts"] {
+		conflictOf("hosts", fmt.Sprint(f.hosts), fmt.Sprint(c.Hosts))
+	}
+	if f.set["debug"] && c.set["debug"] {
+		conflictOf("debug", fmt.Sprint(f.debug), fmt.Sprint(c.Debug))
+	}
+	if f.set["log-level"] && c.set["log-level"] {
+		conflictOf("log-level", f.logLevel, c.LogLevel)
+	}
+	if len(both) > 0 {
+		sort.Strings(both)
+		return nil, fmt.Errorf("the following directives are specified both as a flag and in the configuration file: %s", strings.Join(both, ", "))
+	}
+	s := &settings{dataRoot: f.dataRoot, execRoot: f.execRoot, hosts: f.hosts, debug: f.debug || c.Debug, file: c}
+	if c.set["data-root"] {
+		s.dataRoot = c.DataRoot
+	}
+	if c.set["exec-root"] {
+		s.execRoot = c.ExecRoot
+	}
+	if c.set["hosts"] {
+		s.hosts = c.Hosts
+	}
+	if len(s.hosts) == 0 {
+		s.hosts = []string{defaultHost}
+	}
+	if !filepath.IsAbs(s.dataRoot) || !filepath.IsAbs(s.execRoot) {
+		return nil, fmt.Errorf("data-root and exec-root must be absolute paths (got %q, %q)", s.dataRoot, s.execRoot)
+	}
+	level := f.logLevel
+	if level == "" {
+		level = c.LogLevel
+	}
+	switch level {
+	case "", "info":
+		s.level = slog.LevelInfo
+	case "debug":
+		s.level = slog.LevelDebug
+	case "warn":
+		s.level = slog.LevelWarn
+	case "error", "fatal":
+		s.level = slog.LevelError
+	default:
+		return nil, fmt.Errorf("unable to parse logging level: %s", level)
+	}
+	if s.debug {
+		s.level = slog.LevelDebug
+	}
+	return s, nil
+}
 
 // runEngine parses the engine's flags, wires the stores, runtime and API
 // server, serves until SIGTERM/SIGINT, and shuts down cleanly.
 func runEngine(args []string) error {
-	return errors.New("engine: not implemented")
+	fl, err := parseEngineFlags(args, os.Stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	var file *daemonConfig
+	if fl.configFile != "" {
+		if file, err = loadDaemonConfig(fl.configFile); err != nil {
+			return err
+		}
+	}
+	s, err := mergeSettings(fl, file)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: s.level}))
+	slog.SetDefault(log)
+	if os.Geteuid() != 0 {
+		return errors.New("the engine needs to run as root")
+	}
+	for _, d := range []string{s.dataRoot, s.execRoot} {
+		if err := os.MkdirAll(d, 0o711); err != nil {
+			return fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+
+	w, err := wire(s.dataRoot, s.execRoot, log)
+	if err != nil {
+		return err
+	}
+	defer w.close()
+
+	cfg := ctrengine.Config{
+		Root:          s.dataRoot,
+		ExecRoot:      s.execRoot,
+		Images:        w.images,
+		Runtime:       w.runtime,
+		DefaultSpec:   w.defaultSpec,
+		Limits:        w.limits,
+		CountImages:   w.countImages,
+		Labels:        s.file.Labels,
+		Init:          s.file.Init,
+		Debug:         s.debug,
+		ServerVersion: version.Version,
+		Logger:        log,
+	}
+	if s.file.LogOpts != nil {
+		lo, err := logs.ParseOptions(s.file.LogOpts)
+		if err != nil {
+			return fmt.Errorf("log-opts: %w", err)
+		}
+		cfg.LogOptions = lo
+		cfg.LogOptsRaw = s.file.LogOpts
+	}
+	cfg.DefaultShmSize = s.file.DefaultShmSize
+	names := make([]string, 0, len(s.file.DefaultUlimits))
+	for n := range s.file.DefaultUlimits {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		u := s.file.DefaultUlimits[n]
+		cfg.DefaultUlimits = append(cfg.DefaultUlimits, (*container.Ulimit)(&units.Ulimit{Name: u.Name, Hard: u.Hard, Soft: u.Soft}))
+	}
+	eng, err := ctrengine.New(cfg)
+	if err != nil {
+		return err
+	}
+	w.setUsage(eng)
+
+	srv := api.New(api.Config{
+		EngineVersion: version.Version,
+		System:        eng,
+		Containers:    eng,
+		Exec:          eng,
+		Images:        w.imageBackend,
+		Logger:        log,
+	})
+	var listeners []net.Listener
+	closeListeners := func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}
+	for _, h := range s.hosts {
+		l, err := api.Listen(h)
+		if err != nil {
+			closeListeners()
+			return err
+		}
+		listeners = append(listeners, l)
+	}
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	eng.Restore(ctx)
+
+	serveErr := make(chan error, len(listeners))
+	var wg sync.WaitGroup
+	for _, l := range listeners {
+		wg.Add(1)
+		go func(l net.Listener) {
+			defer wg.Done()
+			if err := srv.Serve(l); err != nil {
+				serveErr <- err
+			}
+		}(l)
+	}
+	for i, l := range listeners {
+		if err := waitReady(l); err != nil {
+			log.Warn("API not answering", "addr", s.hosts[i], "err", err)
+			continue
+		}
+		log.Info("API listen on " + listenAddr(s.hosts[i], l))
+	}
+
+	select {
+	case sig := <-sigs:
+		log.Info("shutting down", "signal", sig.String())
+	case err := <-serveErr:
+		log.Error("API server failed", "err", err)
+	}
+	// Containers first (each with its stop signal and timeout, in
+	// parallel), so that attached clients see them exit; then the API.
+	eng.Shutdown(ctx)
+	sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("API server shutdown", "err", err)
+	}
+	closeListeners()
+	wg.Wait()
+	for _, h := range s.hosts {
+		if p, ok := strings.CutPrefix(h, "unix://"); ok {
+			os.Remove(p)
+		}
+	}
+	log.Info("engine stopped")
+	return nil
+}
+
+// listenAddr names a listener as dockerd's "API listen on" line does.
+func listenAddr(host string, l net.Listener) string {
+	if p, ok := strings.CutPrefix(host, "unix://"); ok {
+		return p
+	}
+	return l.Addr().String()
+}
+
+// waitReady answers once GET /_ping succeeds on l.
+func waitReady(l net.Listener) error {
+	network, addr := l.Addr().Network(), l.Addr().String()
+	client := &http.Client{
+		Timeout: time.Second,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		}},
+	}
+	defer client.CloseIdleConnections()
+	var last error
+	for i := 0; i < 100; i++ {
+		resp, err := client.Get("http://engine/_ping")
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("status %s", resp.Status)
+		}
+		last = err
+		time.Sleep(10 * time.Millisecond)
+	}
+	return fmt.Errorf("ping %s: %w", addr, last)
 }

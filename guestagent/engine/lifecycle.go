@@ -224,9 +224,7 @@ func (e *Engine) restartAfter(c *ctr, delay time.Duration, cancel chan struct{})
 		c.m.State.Running = false
 		e.saveLocked(c)
 		c.notify(false)
-		return
 	}
-	e.emitLocked(c, events.ActionRestart, nil)
 }
 
 // cancelRestartLocked stops a pending policy restart.
