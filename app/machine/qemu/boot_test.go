@@ -20,7 +20,7 @@ import (
 )
 
 // repoRoot finds the module root from the test's folder.
-func repoRoot(t *testing.T) string {
+func repoRoot(t testing.TB) string {
 	dir, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +39,7 @@ func repoRoot(t *testing.T) string {
 
 // imageDir is where `make vmimage` puts the host architecture's image;
 // BERTH_VM_IMAGE_DIR points elsewhere.
-func imageDir(t *testing.T) string {
+func imageDir(t testing.TB) string {
 	if d := os.Getenv("BERTH_VM_IMAGE_DIR"); d != "" {
 		return d
 	}
@@ -58,7 +58,7 @@ func findKernel(dir string) string {
 
 // vmImage returns the kernel and initrd `make vmimage` built for the host's
 // architecture, skipping the test when they are absent.
-func vmImage(t *testing.T) (kernel, initrd string) {
+func vmImage(t testing.TB) (kernel, initrd string) {
 	dir := imageDir(t)
 	kernel = findKernel(dir)
 	for _, name := range []string{"initrd", "initrd.img", "initramfs", "initrd.cpio.gz"} {
@@ -73,7 +73,7 @@ func vmImage(t *testing.T) (kernel, initrd string) {
 	return kernel, initrd
 }
 
-func needQEMU(t *testing.T) {
+func needQEMU(t testing.TB) {
 	if _, err := exec.LookPath(binaryFor(machine.Arch(runtime.GOARCH))); err != nil {
 		t.Skipf("%s not installed: %v", binaryFor(machine.Arch(runtime.GOARCH)), err)
 	}
@@ -83,7 +83,7 @@ func needQEMU(t *testing.T) {
 // it prints a ready line on the console, then powers off at once
 // (berthtest=poweroff on the kernel command line), panics (berthtest=panic)
 // or waits.
-func busyboxInitrd(t *testing.T) string {
+func busyboxInitrd(t testing.TB) string {
 	bb, err := os.ReadFile("/bin/busybox")
 	if err != nil {
 		t.Skipf("no static busybox at /bin/busybox: %v", err)
@@ -140,7 +140,7 @@ func (c *cpioWriter) file(name string, perm uint32, b []byte) { c.entry(name, 0o
 func (c *cpioWriter) trailer()                                { c.entry("TRAILER!!!", 0, nil) }
 
 // testKernel returns a kernel for the busybox boots: the VM image's.
-func testKernel(t *testing.T) string {
+func testKernel(t testing.TB) string {
 	k := findKernel(imageDir(t))
 	if k == "" {
 		t.Skipf("no kernel in %s (run make vmimage)", imageDir(t))
@@ -148,7 +148,7 @@ func testKernel(t *testing.T) string {
 	return k
 }
 
-func bootConfig(t *testing.T, kernel, initrd string, extra ...string) machine.Config {
+func bootConfig(t testing.TB, kernel, initrd string, extra ...string) machine.Config {
 	dir := t.TempDir()
 	return machine.Config{
 		Name:           "berth-test",
@@ -180,7 +180,7 @@ func waitConsole(t *testing.T, path, want string, done <-chan struct{}) {
 	}
 }
 
-func requireRoot(t *testing.T) {
+func requireRoot(t testing.TB) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the QEMU driver's tests open /dev/kvm and run virtiofsd")
 	}
