@@ -1,0 +1,217 @@
+package runtime
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// started creates and starts a long-running container.
+func (e *testEnv) started(t *testing.T, id string, s *specs.Spec, opts CreateOptions) *Container {
+	t.Helper()
+	opts.Rootfs = e.rootfs(t, id)
+	c, err := e.rt.Create(id, s, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.Signal(9)
+		c.Wait()
+		c.Delete()
+	})
+	return c
+}
+
+func readAll(t *testing.T, r io.Reader) string {
+	t.Helper()
+	if r == nil {
+		return ""
+	}
+	b, _ := io.ReadAll(r)
+	return string(b)
+}
+
+func TestExecJoinsEverything(t *testing.T) {
+	e := newEnv(t)
+	s := testSpec("sleep", "1000")
+	s.Process.NoNewPrivileges = true
+	c := e.started(t, "exec1", s, CreateOptions{})
+	nsNames := []string{"mnt", "pid", "net", "uts", "ipc", "cgroup"}
+	script := `for n in ` + strings.Join(nsNames, " ") + `; do echo "$n $(readlink /proc/self/ns/$n)"; done
+echo "init $(cat /proc/1/cmdline | tr '\0' ' ')"
+echo "host $(hostname)"
+echo "cg $(cat /proc/self/cgroup)"
+grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status
+id -u; pwd; echo "env $FOO"`
+	p, err := c.Exec(&specs.Process{
+		Args: []string{"sh", "-c", script}, Env: []string{"PATH=/bin", "FOO=bar"}, Cwd: "/tmp",
+		User: specs.User{Username: "alice"}, NoNewPrivileges: true, Capabilities: s.Process.Capabilities,
+	}, IOOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := readAll(t, p.IO().Stdout)
+	errOut := readAll(t, p.IO().Stderr)
+	if st := p.Wait(); st.Code != 0 {
+		t.Fatalf("exec exit %+v: %s %s", st, out, errOut)
+	}
+	for _, n := range nsNames {
+		want, err := os.Readlink("/proc/" + strconv.Itoa(c.Pid()) + "/ns/" + n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out, n+" "+want+"\n") {
+			t.Errorf("exec's %s namespace is not the init's %s:\n%s", n, want, out)
+		}
+	}
+	for _, want := range []string{"init sleep 1000 \n", "host testhost\n", "\n0::/\n", "CapEff:\t0000000000000000\n", "NoNewPrivs:\t1\n", "Seccomp:\t2\n", "1000\n/tmp\n", "env bar\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("want %q in\n%s", want, out)
+		}
+	}
+}
+
+func TestExecErrorsAndStatus(t *testing.T) {
+	e := newEnv(t)
+	c := e.started(t, "exec2", testSpec("sleep", "1000"), CreateOptions{})
+	_, err := c.Exec(&specs.Process{Args: []string{"nosuch"}, Env: []string{"PATH=/bin"}, Cwd: "/"}, IOOptions{})
+	if err == nil || err.Error() != `exec: "nosuch": executable file not found in $PATH` {
+		t.Errorf("exec nosuch: %v", err)
+	}
+	p, err := c.Exec(&specs.Process{Args: []string{"sh", "-c", "exit 7"}, Cwd: "/"}, IOOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Wait(); st.Code != 7 {
+		t.Errorf("exit status %+v", st)
+	}
+	// An exec'd process shows in Processes; its helper does not.
+	p, err = c.Exec(&specs.Process{Args: []string{"sleep", "1000"}, Cwd: "/"}, IOOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.cg != nil {
+		pids, err := c.Processes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(pids)
+		want := []int{c.Pid(), p.Pid()}
+		slices.Sort(want)
+		if !slices.Equal(pids, want) {
+			t.Errorf("Processes = %v, want %v", pids, want)
+		}
+	}
+	p.Signal(9)
+	if st := p.Wait(); st.Code != 137 {
+		t.Errorf("killed exec: %+v", st)
+	}
+}
+
+func TestPause(t *testing.T) {
+	e := newEnv(t)
+	if e.cg == nil || !e.cg.Capabilities().Freezer {
+		t.Skip("no cgroup v2 freezer on this host")
+	}
+	c := e.started(t, "pause1", testSpec("sh", "-c", "while true; do echo tick; sleep 0.01; done"), CreateOptions{})
+	r := bufio.NewReader(c.IO().Stdout)
+	r.ReadString('\n')
+	if err := c.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := os.ReadFile(filepath.Join(c.CgroupPath(), "cgroup.events"))
+	if err != nil || !strings.Contains(string(ev), "frozen 1") {
+		t.Fatalf("cgroup.events after Pause: %q %v", ev, err)
+	}
+	stat, _ := os.ReadFile("/proc/" + strconv.Itoa(c.Pid()) + "/stat")
+	if f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:])); len(f) == 0 || (f[0] != "S" && f[0] != "D") {
+		t.Errorf("frozen init in state %v", f)
+	}
+	if err := c.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	ev, _ = os.ReadFile(filepath.Join(c.CgroupPath(), "cgroup.events"))
+	if !strings.Contains(string(ev), "frozen 0") {
+		t.Fatalf("cgroup.events after Resume: %q", ev)
+	}
+	if _, err := r.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTerminal(t *testing.T) {
+	e := newEnv(t)
+	c := e.started(t, "tty1", testSpec("sh", "-c", "tty; stty size; test -t 0 && echo stdin-tty; ps -o pid,tty | head -3; read x; echo got=$x"),
+		CreateOptions{IO: IOOptions{Terminal: true, ConsoleSize: [2]uint{33, 101}}})
+	con := c.IO().Console
+	if con == nil || c.IO().Stdout != nil {
+		t.Fatalf("terminal IO = %+v", c.IO())
+	}
+	if _, err := con.Write([]byte("hello\n")); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	done := make(chan struct{})
+	go func() { io.Copy(&out, con); close(done) }()
+	if st := c.Wait(); st.Code != 0 {
+		t.Fatalf("exit %+v", st)
+	}
+	con.SetReadDeadline(time.Now())
+	<-done
+	s := strings.ReplaceAll(out.String(), "\r", "")
+	for _, want := range []string{"/dev/console\n", "33 101\n", "stdin-tty\n", "got=hello\n"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("want %q in %q", want, s)
+		}
+	}
+	if err := c.Resize(40, 120); err == nil {
+		t.Log("resize after exit accepted")
+	}
+}
+
+func TestStdinPipe(t *testing.T) {
+	e := newEnv(t)
+	c := e.started(t, "stdin1", testSpec("sh", "-c", "tr a-z A-Z"), CreateOptions{IO: IOOptions{OpenStdin: true}})
+	go func() {
+		c.IO().Stdin.Write([]byte("shout\n"))
+		c.IO().Stdin.Close()
+	}()
+	out := readAll(t, c.IO().Stdout)
+	if st := c.Wait(); st.Code != 0 || out != "SHOUT\n" {
+		t.Fatalf("exit %+v, out %q", st, out)
+	}
+	// Without OpenStdin the process reads /dev/null.
+	c = e.started(t, "stdin2", testSpec("sh", "-c", "cat; echo eof"), CreateOptions{})
+	if out := readAll(t, c.IO().Stdout); out != "eof\n" || c.IO().Stdin != nil {
+		t.Fatalf("out %q, stdin %v", out, c.IO().Stdin)
+	}
+}
+
+func TestInitReapsZombies(t *testing.T) {
+	e := newEnv(t)
+	// The shell double-forks orphans that die at once. Reaping is
+	// asynchronous, so the script waits (bounded by a count, not a clock)
+	// for the zombies to go; without a reaper they never would.
+	script := `for i in 1 2 3; do (sleep 0 &) ; done
+n=0; while [ $n -lt 2000 ] && ps -o stat | grep -q '^Z'; do n=$((n+1)); sleep 0.01; done
+echo "pid1 $(cat /proc/1/comm)"; ps -o pid,ppid,stat,comm; ps -o stat | grep -c '^Z' | sed 's/^/zombies=/'; exit 4`
+	out, _, st := e.run(t, testSpec("sh", "-c", script), CreateOptions{Init: true})
+	if st.Code != 4 {
+		t.Fatalf("exit %+v: %s", st, out)
+	}
+	if !strings.Contains(out, "pid1 docker-init\n") || !strings.Contains(out, "zombies=0\n") {
+		t.Fatalf("out:\n%s", out)
+	}
+}
