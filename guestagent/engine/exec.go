@@ -105,9 +105,10 @@ func (e *Engine) execProcess(x *execConfig) (*specs.Process, error) {
 		if p.Capabilities == nil {
 			p.Capabilities = &specs.LinuxCapabilities{}
 		}
-		p.Capabilities.Bounding = allCaps
-		p.Capabilities.Effective = allCaps
-		p.Capabilities.Permitted = allCaps
+		caps := boundingCaps()
+		p.Capabilities.Bounding = caps
+		p.Capabilities.Effective = caps
+		p.Capabilities.Permitted = caps
 	}
 	if x.consoleSize != nil {
 		p.ConsoleSize = &specs.Box{Height: x.consoleSize[0], Width: x.consoleSize[1]}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/berthdesktop/berth/guestagent/runtime"
 	"github.com/moby/moby/api/types/container"
@@ -30,6 +31,49 @@ var allCaps = []string{
 	"CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
 	"CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
 	"CAP_CHECKPOINT_RESTORE",
+}
+
+// capBits maps capability names to their numbers (the order of allCaps).
+func capBit(name string) int {
+	for i, c := range allCaps {
+		if c == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// boundingCaps is the engine's own bounding set: a container cannot get a
+// capability the engine lacks (dockerd grants --privileged containers
+// every capability it has, not every one the kernel knows).
+var boundingCaps = sync.OnceValue(func() []string {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return allCaps
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		rest, ok := strings.CutPrefix(line, "CapBnd:")
+		if !ok {
+			continue
+		}
+		mask, err := strconv.ParseUint(strings.TrimSpace(rest), 16, 64)
+		if err != nil {
+			return allCaps
+		}
+		return capsInMask(mask)
+	}
+	return allCaps
+})
+
+// capsInMask lists the capabilities whose bits are set in mask.
+func capsInMask(mask uint64) []string {
+	var out []string
+	for i, c := range allCaps {
+		if mask&(1<<uint(i)) != 0 {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // normalizeCap turns "net_admin" into "CAP_NET_ADMIN" and checks it.
@@ -77,7 +121,7 @@ func tweakCaps(base, add, drop []string) ([]string, error) {
 	}
 	var out []string
 	if has(adds, "ALL") {
-		out = append(out, allCaps...)
+		out = append(out, boundingCaps()...)
 	} else if !has(drops, "ALL") {
 		out = append(out, base...)
 	}
@@ -287,7 +331,7 @@ func (e *Engine) buildSpec(m *meta) (*specs.Spec, runtime.CreateOptions, error) 
 	}
 	var caps []string
 	if hc.Privileged {
-		caps = append([]string(nil), allCaps...)
+		caps = append([]string(nil), boundingCaps()...)
 	} else {
 		var err error
 		caps, err = tweakCaps(p.Capabilities.Bounding, hc.CapAdd, hc.CapDrop)
