@@ -140,7 +140,7 @@ func needEngine(t *testing.T) *engine {
 		t.Skip(skipReason)
 	}
 	sharedOnce.Do(func() {
-		shared, sharedErr = startEngine(filepath.Join(workDir, "shared"))
+		shared, sharedErr = startUnderTest(filepath.Join(workDir, "shared"))
 		if sharedErr != nil {
 			return
 		}
@@ -155,6 +155,15 @@ func needEngine(t *testing.T) *engine {
 	return shared
 }
 
+// startUnderTest starts the engine the tests drive: Berth's, or Debian's
+// dockerd when BERTH_IT_PEER=dockerd.
+func startUnderTest(root string) (*engine, error) {
+	if os.Getenv("BERTH_IT_PEER") == "dockerd" {
+		return startDockerd(root)
+	}
+	return startEngine(root)
+}
+
 // engine is one running `berth-agent engine`.
 type engine struct {
 	root      string // holds data, exec, the socket, the log and the CLI config
@@ -163,9 +172,12 @@ type engine struct {
 	sock      string
 	logPath   string
 	cliConfig string
-	cmd       *exec.Cmd
-	exited    chan struct{}
-	waitErr   error
+	// peer is set for Debian's dockerd (dockerd_test.go), which has no
+	// bridge network here: run and create get --network none.
+	peer    bool
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	waitErr error
 }
 
 // startEngine starts an engine whose state lives under root (kept across
@@ -196,13 +208,17 @@ func (e *engine) start() error {
 		return fmt.Errorf("open engine log: %w", err)
 	}
 	defer logf.Close()
-	e.cmd = exec.Command(agentBin, "engine",
-		"--data-root", e.dataRoot, "--exec-root", e.execRoot, "-H", "unix://"+e.sock)
+	if e.peer {
+		e.cmd = exec.Command("dockerd", e.dockerdArgs()...)
+	} else {
+		e.cmd = exec.Command(agentBin, "engine",
+			"--data-root", e.dataRoot, "--exec-root", e.execRoot, "-H", "unix://"+e.sock)
+	}
 	e.cmd.Stdout = logf
 	e.cmd.Stderr = logf
 	e.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := e.cmd.Start(); err != nil {
-		return fmt.Errorf("start %s engine: %w", agentBin, err)
+		return fmt.Errorf("start %s: %w", e.cmd.Path, err)
 	}
 	e.exited = make(chan struct{})
 	go func() {
@@ -345,7 +361,7 @@ func (r result) String() string {
 func (e *engine) docker(stdin io.Reader, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "docker", args...)
+	cmd := exec.CommandContext(ctx, "docker", e.peerArgs(args)...)
 	cmd.Env = e.env()
 	cmd.Stdin = stdin
 	var stdout, stderr bytes.Buffer
@@ -367,6 +383,14 @@ func (e *engine) docker(stdin io.Reader, args ...string) result {
 		r.stderr += "\n" + err.Error()
 	}
 	return r
+}
+
+// peerArgs adds --network none to run and create for the peer dockerd.
+func (e *engine) peerArgs(args []string) []string {
+	if !e.peer || len(args) == 0 || (args[0] != "run" && args[0] != "create") {
+		return args
+	}
+	return append([]string{args[0], "--network", "none"}, args[1:]...)
 }
 
 // ok runs docker, fails the test unless it exits 0, and returns its
