@@ -157,7 +157,7 @@ func (g *guest) run() {
 	go watchPowerButton(g.log, func() { g.Shutdown() })
 
 	g.ports = link.NewPortBroadcaster(0)
-	g.engine = newSupervisor(g.log, g.reaper, g.engineCommand())
+	g.engine = newSupervisor(g.log, g.reaper, g.engineCommand(), EngineSock)
 	linkReady := g.startLink()
 	g.engine.start()
 

@@ -87,6 +87,8 @@ type supervisor struct {
 	log    *slog.Logger
 	reaper *reaper
 	argv   []string
+	sock   string // the engine's API socket, pinged for readiness
+	env    []string
 
 	mu       sync.Mutex
 	st       string
@@ -97,8 +99,9 @@ type supervisor struct {
 	stopped  chan struct{}
 }
 
-func newSupervisor(log *slog.Logger, r *reaper, argv []string) *supervisor {
-	return &supervisor{log: log, reaper: r, argv: argv, st: link.EngineStarting,
+func newSupervisor(log *slog.Logger, r *reaper, argv []string, sock string) *supervisor {
+	return &supervisor{log: log, reaper: r, argv: argv, sock: sock, st: link.EngineStarting,
+		env:     []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"},
 		readyCh: make(chan struct{}), stopped: make(chan struct{})}
 }
 
@@ -112,6 +115,13 @@ func (s *supervisor) setState(st string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.st = st
+}
+
+// currentPid is the running engine's pid, 0 between runs.
+func (s *supervisor) currentPid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pid
 }
 
 // start launches the supervision loop.
@@ -131,10 +141,10 @@ func (s *supervisor) loop() {
 		}
 		s.mu.Unlock()
 		began := time.Now()
-		_ = os.Remove(EngineSock)
+		_ = os.Remove(s.sock)
 		attr := &syscall.ProcAttr{
 			Dir:   "/",
-			Env:   []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"},
+			Env:   s.env,
 			Files: []uintptr{devNull(), os.Stdout.Fd(), os.Stderr.Fd()},
 			Sys:   &syscall.SysProcAttr{Setsid: true},
 		}
@@ -208,7 +218,7 @@ func (s *supervisor) pingUntilReady(ctx context.Context) {
 		Timeout: 2 * time.Second,
 		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
-			return d.DialContext(ctx, "unix", EngineSock)
+			return d.DialContext(ctx, "unix", s.sock)
 		}},
 	}
 	defer client.CloseIdleConnections()
