@@ -261,3 +261,41 @@ func ParseEvent(line []byte) (PortEvent, error) {
 	}
 	return e, nil
 }
+
+// ErrEngineFailed is returned by WaitReady when the guest reports its
+// engine failed.
+var ErrEngineFailed = errors.New("guest engine failed")
+
+// WaitReady polls GET /status until the engine is ready, the guest
+// reports it failed (ErrEngineFailed), or ctx ends. Each attempt is bounded
+// so that a guest still booting does not hold one request forever; report,
+// when not nil, receives every status read (for progress display).
+func (c *Client) WaitReady(ctx context.Context, report func(Status)) (Status, error) {
+	var last error
+	for {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		st, err := c.Status(actx)
+		cancel()
+		if err == nil {
+			if report != nil {
+				report(st)
+			}
+			switch st.Engine {
+			case EngineReady:
+				return st, nil
+			case EngineFailed:
+				return st, ErrEngineFailed
+			}
+		} else {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			if last != nil {
+				return Status{}, fmt.Errorf("wait for guest engine: %w (last: %w)", ctx.Err(), last)
+			}
+			return st, fmt.Errorf("wait for guest engine (%s): %w", st.Engine, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

@@ -242,3 +242,68 @@ func FuzzEventStream(f *testing.F) {
 		}
 	})
 }
+
+// stagedControl reports the engine starting for a few calls, then final.
+type stagedControl struct {
+	mu    sync.Mutex
+	calls int
+	final string
+}
+
+func (s *stagedControl) serve(c net.Conn) {
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.calls++
+		engine := EngineStarting
+		if s.calls > 3 {
+			engine = s.final
+		}
+		s.mu.Unlock()
+		fmt.Fprintf(w, `{"state":"running","engine":%q,"versions":{"agent":"a","kernel":"k"},"uptimeSeconds":1}`, engine)
+	})}
+	ln := &chanListener{ch: make(chan net.Conn, 1), done: make(chan struct{})}
+	ln.ch <- c
+	go srv.Serve(ln)
+}
+
+func TestWaitReady(t *testing.T) {
+	tests := []struct {
+		final   string
+		wantErr error
+	}{
+		{EngineReady, nil},
+		{EngineFailed, ErrEngineFailed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.final, func(t *testing.T) {
+			s := &stagedControl{final: tc.final}
+			path := filepath.Join(t.TempDir(), "link.sock")
+			startSerialGuest(t, path, map[uint32]func(net.Conn){1024: s.serve})
+			d := NewSerial(path, nil)
+			defer d.Close()
+			c := NewClient(d)
+			defer c.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			var seen []string
+			st, err := c.WaitReady(ctx, func(st Status) { seen = append(seen, st.Engine) })
+			if !errors.Is(err, tc.wantErr) || st.Engine != tc.final {
+				t.Fatalf("WaitReady: %+v, %v", st, err)
+			}
+			if len(seen) != 4 || seen[0] != EngineStarting {
+				t.Fatalf("progress %q", seen)
+			}
+		})
+	}
+}
+
+func TestWaitReadyGivesUp(t *testing.T) {
+	// No guest at all: the socket does not exist.
+	d := NewSerial(filepath.Join(t.TempDir(), "none.sock"), nil)
+	c := NewClient(d)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := c.WaitReady(ctx, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitReady without a guest: %v", err)
+	}
+}
