@@ -56,8 +56,9 @@ func NormalizeCapability(c string) (string, error) {
 
 // TweakCapabilities applies --cap-add and --cap-drop to base as dockerd
 // does: names are case-insensitive with or without "CAP_"; "ALL" in add
-// starts from every capability, "ALL" in drop from none; add wins over drop
-// for the same capability. The result is sorted by capability number.
+// gives every capability but the dropped ones, "ALL" in drop only the added
+// ones; otherwise base minus drop plus add. The result is sorted by
+// capability number.
 func TweakCapabilities(base, add, drop []string) ([]string, error) {
 	set := map[string]bool{}
 	for _, c := range base {
@@ -83,19 +84,24 @@ func TweakCapabilities(base, add, drop []string) ([]string, error) {
 		}
 		drops[n] = true
 	}
-	if drops["ALL"] {
+	switch {
+	case adds["ALL"]:
+		// Everything except what is dropped.
 		set = map[string]bool{}
-	}
-	for c := range drops {
-		delete(set, c)
-	}
-	if adds["ALL"] {
 		for _, c := range capNames {
+			set[c] = !drops[c]
+		}
+	case drops["ALL"]:
+		// Only what is added.
+		set = map[string]bool{}
+		for c := range adds {
 			set[c] = true
 		}
-	}
-	for c := range adds {
-		if c != "ALL" {
+	default:
+		for c := range drops {
+			delete(set, c)
+		}
+		for c := range adds {
 			set[c] = true
 		}
 	}
