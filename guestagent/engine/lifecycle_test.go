@@ -360,6 +360,8 @@ func TestRestartPolicyAlwaysStoppedByUser(t *testing.T) {
 // streams is an api.StreamsFunc over in-memory pipes.
 type streams struct {
 	mu          sync.Mutex
+	once        sync.Once
+	taken       chan struct{} // closed when the streams were taken
 	multiplexed bool
 	stdin       io.ReadCloser
 	out, errb   bytes.Buffer
@@ -369,6 +371,11 @@ func (s *streams) get(mux bool) (io.ReadCloser, io.Writer, io.Writer, error) {
 	s.mu.Lock()
 	s.multiplexed = mux
 	s.mu.Unlock()
+	s.once.Do(func() {
+		if s.taken != nil {
+			close(s.taken)
+		}
+	})
 	return s.stdin, lockedWriter{&s.mu, &s.out}, lockedWriter{&s.mu, &s.errb}, nil
 }
 
