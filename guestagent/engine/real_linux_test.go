@@ -2,8 +2,8 @@ package engine
 
 import (
 	"bytes"
-	"debug/elf"
 	"context"
+	"debug/elf"
 	"fmt"
 	"io"
 	"os"
