@@ -215,3 +215,55 @@ func TestCLIStructuredOutput(t *testing.T) {
 		t.Errorf("docker inspect: exit %d out %q err %q", code, out, stderr)
 	}
 }
+
+func TestCLIExecAndLogs(t *testing.T) {
+	dockerCLI(t)
+	b := &fakeBackend{
+		execCreate: func(_ context.Context, ctr string, req *container.ExecCreateRequest) (string, error) {
+			if ctr != "web" {
+				return "", notFoundErr{"No such container: " + ctr}
+			}
+			return "e1", nil
+		},
+		execStart: func(_ context.Context, id string, o ExecStartOptions) error {
+			stdin, stdout, stderr, err := o.GetStreams(!o.Tty)
+			if err != nil {
+				return err
+			}
+			defer stdin.Close()
+			in, err := io.ReadAll(stdin)
+			if err != nil {
+				return err
+			}
+			io.WriteString(stdout, strings.ToUpper(string(in)))
+			io.WriteString(stderr, "exec done\n")
+			return nil
+		},
+		execInspect: func(_ context.Context, id string) (*container.ExecInspectResponse, error) {
+			code := 4
+			return &container.ExecInspectResponse{ID: id, ContainerID: cliContainerID, ExitCode: &code}, nil
+		},
+		logs: func(_ context.Context, name string, o LogsOptions) (<-chan LogMessage, bool, error) {
+			ch := make(chan LogMessage, 2)
+			ch <- LogMessage{Stream: "stdout", Line: []byte("out line\n")}
+			ch <- LogMessage{Stream: "stderr", Line: []byte("err line\n")}
+			close(ch)
+			return ch, false, nil
+		},
+	}
+	b.inspect = newRunBackend(0).inspect
+	ts := startServer(t, b)
+
+	stdout, stderr, code := runDocker(t, ts.sock, "quiet please\n", "exec", "-i", "web", "cat")
+	if code != 4 || stdout != "QUIET PLEASE\n" || stderr != "exec done\n" {
+		t.Errorf("docker exec: exit %d stdout %q stderr %q", code, stdout, stderr)
+	}
+	_, _, code = runDocker(t, ts.sock, "", "exec", "db", "true")
+	if code == 0 {
+		t.Error("docker exec in a missing container succeeded")
+	}
+	stdout, stderr, code = runDocker(t, ts.sock, "", "logs", "web")
+	if code != 0 || stdout != "out line\n" || stderr != "err line\n" {
+		t.Errorf("docker logs: exit %d stdout %q stderr %q", code, stdout, stderr)
+	}
+}
