@@ -84,6 +84,11 @@ func (v *VM) Start(ctx context.Context) (err error) {
 	if err := os.Chmod(v.cfg.StateDir, 0o700); err != nil {
 		return fmt.Errorf("start %s: %w", v.cfg.Name, err)
 	}
+	if pid, err := RunningPID(v.cfg.StateDir); err != nil {
+		return fmt.Errorf("start %s: %w", v.cfg.Name, err)
+	} else if pid != 0 {
+		return fmt.Errorf("start %s: qemu pid %d uses %s: %w", v.cfg.Name, pid, v.cfg.StateDir, machine.ErrAlreadyRunning)
+	}
 	for _, name := range []string{qmpSocket, linkSocket, pidFile} {
 		os.Remove(filepath.Join(v.cfg.StateDir, name))
 	}
