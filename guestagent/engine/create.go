@@ -80,6 +80,16 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *containe
 	if hc.RestartPolicy.Name == "" {
 		hc.RestartPolicy.Name = container.RestartPolicyDisabled
 	}
+	if !hc.Privileged {
+		// dockerd records the default masked and read-only paths.
+		def := e.cfg.DefaultSpec()
+		if hc.MaskedPaths == nil && def.Linux != nil {
+			hc.MaskedPaths = append([]string{}, def.Linux.MaskedPaths...)
+		}
+		if hc.ReadonlyPaths == nil && def.Linux != nil {
+			hc.ReadonlyPaths = append([]string{}, def.Linux.ReadonlyPaths...)
+		}
+	}
 	resp.Warnings = e.resourceWarnings(&hc.Resources)
 	if resp.Warnings == nil {
 		resp.Warnings = []string{}

@@ -2,6 +2,9 @@ package engine
 
 import (
 	"context"
+	"strings"
+
+	"github.com/berthdesktop/berth/guestagent/image"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
@@ -31,6 +34,9 @@ func (e *Engine) ContainerInspect(ctx context.Context, name string, size bool) (
 	c.mu.Unlock()
 	resp := inspect(&m)
 	resp.ExecIDs = execIDs
+	if mounts, err := e.cfg.Images.RootfsMounts(m.ID); err == nil {
+		resp.GraphDriver.Data = overlayData(mounts)
+	}
 	if size {
 		if rw, total, err := e.cfg.Images.RootfsSize(m.ID); err == nil {
 			resp.SizeRw, resp.SizeRootFs = &rw, &total
@@ -90,4 +96,30 @@ func sandboxKey(m *meta) string {
 		return ""
 	}
 	return "/proc/" + itoa(m.State.Pid) + "/ns/net"
+}
+
+// overlayData is GraphDriver.Data as dockerd's overlay2 reports it, from
+// the rootfs overlay mount's options.
+func overlayData(mounts []image.Mount) map[string]string {
+	data := map[string]string{}
+	for _, m := range mounts {
+		if m.Type != "overlay" {
+			continue
+		}
+		for _, o := range m.Options {
+			k, v, ok := strings.Cut(o, "=")
+			if !ok {
+				continue
+			}
+			switch k {
+			case "lowerdir":
+				data["LowerDir"] = v
+			case "upperdir":
+				data["UpperDir"] = v
+			case "workdir":
+				data["WorkDir"] = v
+			}
+		}
+	}
+	return data
 }

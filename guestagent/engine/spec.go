@@ -345,6 +345,13 @@ func (e *Engine) buildSpec(m *meta) (*specs.Spec, runtime.CreateOptions, error) 
 	p.Capabilities.Inheritable = nil
 	p.Capabilities.Ambient = nil
 
+	if hc.MaskedPaths != nil {
+		s.Linux.MaskedPaths = append([]string(nil), hc.MaskedPaths...)
+	}
+	if hc.ReadonlyPaths != nil {
+		s.Linux.ReadonlyPaths = append([]string(nil), hc.ReadonlyPaths...)
+	}
+
 	// Security options.
 	for _, o := range hc.SecurityOpt {
 		k, v, _ := strings.Cut(o, "=")
