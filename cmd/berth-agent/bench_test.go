@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // `make bench`: Berth's engine against Debian's dockerd, both started here

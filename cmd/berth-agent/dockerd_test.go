@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // The peer engine: Debian's dockerd (docker.io), started on its own roots

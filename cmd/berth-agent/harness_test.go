@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // The harness of the integration tests and the benchmark: it builds
@@ -216,7 +218,8 @@ func (e *engine) start() error {
 	}
 	e.cmd.Stdout = logf
 	e.cmd.Stderr = logf
-	e.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// The engine goes down with the test binary, even when it is killed.
+	e.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := e.cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", e.cmd.Path, err)
 	}
