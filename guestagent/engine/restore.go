@@ -48,7 +48,10 @@ func (e *Engine) Restore(ctx context.Context) {
 			e.emitLocked(c, events.ActionDie, map[string]string{"exitCode": itoa(st.ExitCode)})
 		}
 		p := c.m.HostConfig.RestartPolicy
-		if p.IsAlways() || (p.IsUnlessStopped() && !c.m.ManualStop) || (wasRunning && p.IsOnFailure()) {
+		// dockerd's rule at daemon start: always; unless-stopped unless the
+		// user stopped it; on-failure when the last run failed.
+		failed := !st.StartedAt.IsZero() && st.ExitCode != 0
+		if p.IsAlways() || (p.IsUnlessStopped() && !c.m.ManualStop) || (p.IsOnFailure() && failed && !c.m.ManualStop) {
 			toStart = append(toStart, c)
 		}
 		c.mu.Unlock()
