@@ -69,17 +69,18 @@ vet-windows:
 	GOOS=windows $(GO) build ./...
 	GOOS=windows $(GO) vet ./...
 
-unit:
-	$(SUDO) env "PATH=$$PATH" $(GO) test -timeout $(TEST_TIMEOUT) ./...
+# The integration tests in cmd/berth-agent use the bin/berth-agent just built.
+unit: build
+	$(SUDO) env "PATH=$$PATH" BERTH_AGENT=$(CURDIR)/bin/berth-agent $(GO) test -timeout $(TEST_TIMEOUT) ./...
 
 # Runs every fuzz target in the module for FUZZTIME.
-fuzz-smoke:
+fuzz-smoke: build
 	@for f in $$(grep -rl --include='*_test.go' -E '^func Fuzz[A-Za-z0-9_]*\(' . | sort); do \
 		dir=$$(dirname $$f); \
 		for t in $$(grep -oE '^func Fuzz[A-Za-z0-9_]*' $$f | sed 's/^func //'); do \
 			echo "fuzz $$dir $$t ($(FUZZTIME))"; \
-			$(SUDO) env "PATH=$$PATH" $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$dir >/tmp/berth-fuzz.log 2>&1 \
-				|| { cat /tmp/berth-fuzz.log; exit 1; }; \
+			$(SUDO) env "PATH=$$PATH" BERTH_AGENT=$(CURDIR)/bin/berth-agent $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$dir >bin/fuzz.log 2>&1 \
+				|| { cat bin/fuzz.log; exit 1; }; \
 		done; \
 	done
 
