@@ -160,3 +160,79 @@ func TestBootPublishedPorts(t *testing.T) {
 		t.Fatalf("udp echo through the VM: %q", got)
 	}
 }
+
+// hostSink reads each connection to EOF, then closes it.
+func hostSink(b testing.TB) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				io.Copy(io.Discard, c)
+				c.Close()
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// BenchmarkVMTunnelThroughput moves 32 MiB host to "container" (a host
+// sink reached from the guest through QEMU's user network): through a
+// published port's host listener, and straight through the channel's
+// tunnel port, so the two can be compared in one run.
+func BenchmarkVMTunnelThroughput(b *testing.B) {
+	kernel, initrd := benchImage(b)
+	cfg := bootConfig(b, kernel, initrd)
+	cfg.MemoryMiB = 512
+	vm, c := bootAgent(b, cfg)
+	defer stopNow(vm)
+	defer c.Close()
+	target := net.JoinHostPort(slirpHost, strconv.Itoa(hostSink(b)))
+	ports := forward.NewPorts(vm, nil)
+	defer ports.Close()
+	pub := freeLoopbackPort(b, "tcp")
+	if err := ports.Apply(hostlink.PortEvent{Type: "port", Action: "published", Proto: "tcp", HostIP: "127.0.0.1", HostPort: pub, Target: target}); err != nil {
+		b.Fatal(err)
+	}
+	const total = 32 << 20
+	push := func(conn net.Conn) {
+		defer conn.Close()
+		if _, err := io.Copy(conn, io.LimitReader(zeros{}, total)); err != nil {
+			b.Fatal(err)
+		}
+		conn.(interface{ CloseWrite() error }).CloseWrite()
+		io.Copy(io.Discard, conn)
+	}
+	b.Run("published", func(b *testing.B) {
+		b.SetBytes(total)
+		for b.Loop() {
+			conn, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(pub)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			push(conn)
+		}
+	})
+	b.Run("channel", func(b *testing.B) {
+		b.SetBytes(total)
+		for b.Loop() {
+			conn, err := vm.Dial(context.Background(), 1025)
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.WriteString(conn, "tcp "+target+"\n")
+			push(conn)
+		}
+	})
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
