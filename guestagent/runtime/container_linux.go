@@ -47,15 +47,17 @@ type processIO struct {
 	parent        ProcessIO
 	stdin, stdout *os.File // child ends
 	stderr        *os.File
-	console       *os.File
+	terminal      bool
 }
 
 // closeChild closes the child's ends once it has them.
 func (p *processIO) closeChild() {
-	for _, f := range []*os.File{p.stdin, p.stdout, p.stderr} {
-		if f != nil {
-			f.Close()
-		}
+	p.stdin.Close()
+	if p.stdout != p.stdin {
+		p.stdout.Close()
+	}
+	if p.stderr != nil {
+		p.stderr.Close()
 	}
 }
 
@@ -79,19 +81,14 @@ func isNilFile(c io.Closer) bool {
 func newProcessIO(o IOOptions) (*processIO, error) {
 	p := &processIO{}
 	if o.Terminal {
-		master, slave, err := pty.Open()
+		// The child opens the pty in the container and sends the master;
+		// until then its stdio is /dev/null.
+		f, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 		if err != nil {
-			return nil, fmt.Errorf("allocate pty: %w", err)
+			return nil, fmt.Errorf("open %s: %w", os.DevNull, err)
 		}
-		if o.ConsoleSize[0] != 0 || o.ConsoleSize[1] != 0 {
-			if err := pty.Setsize(master, &pty.Winsize{Rows: uint16(o.ConsoleSize[0]), Cols: uint16(o.ConsoleSize[1])}); err != nil {
-				master.Close()
-				slave.Close()
-				return nil, fmt.Errorf("set pty size: %w", err)
-			}
-		}
-		p.parent.Console, p.console = master, master
-		p.stdin, p.stdout, p.stderr = slave, slave, nil
+		p.stdin, p.stdout = f, f
+		p.terminal = true
 		return p, nil
 	}
 	fail := func(err error) (*processIO, error) {
@@ -158,8 +155,6 @@ func startChild(cfg *initConfig, pio *processIO, cloneflags uintptr, cgroupFD in
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: cloneflags,
 			Setsid:     setsid,
-			Setctty:    setsid && pio.console != nil,
-			Ctty:       0,
 		},
 	}
 	if pio.stderr == nil {
@@ -295,6 +290,16 @@ func (r *Runtime) Create(id string, spec *specs.Spec, opts CreateOptions) (_ *Co
 		return nil, fmt.Errorf("runtime: create %s: %w", id, err)
 	}
 	pio.closeChild()
+	if pio.terminal {
+		if pio.parent.Console, ch.dec, err = recvConsole(ch.sync); err == nil && pio.parent.Console != nil {
+			err = setupConsole(pio.parent.Console, opts.IO.ConsoleSize)
+		}
+		if err != nil {
+			ch.kill()
+			pio.closeAll()
+			return nil, fmt.Errorf("runtime: create %s: %w", id, err)
+		}
+	}
 	m, err := readMsg(ch.dec)
 	if err != nil || m.Type != "ready" {
 		ch.kill()
@@ -307,7 +312,7 @@ func (r *Runtime) Create(id string, spec *specs.Spec, opts CreateOptions) (_ *Co
 		}
 		return nil, fmt.Errorf("runtime: create %s: %w", id, err)
 	}
-	c.cmd, c.sync, c.io, c.console = ch.cmd, ch.sync, &pio.parent, pio.console
+	c.cmd, c.sync, c.io, c.console = ch.cmd, ch.sync, &pio.parent, pio.parent.Console
 	return c, nil
 }
 

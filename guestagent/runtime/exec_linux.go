@@ -79,10 +79,22 @@ func execInit(cfg *initConfig, syncFile *os.File) error {
 	if err != nil {
 		cwd = "/"
 	}
+	files := []uintptr{0, 1, 2}
+	if cfg.Terminal {
+		master, slave, _, err := openContainerPty(pr.user.UID)
+		if err != nil {
+			return err
+		}
+		if err := sendConsole(master); err != nil {
+			return err
+		}
+		unix.Close(master)
+		files = []uintptr{uintptr(slave), uintptr(slave), uintptr(slave)}
+	}
 	pid, err := syscall.ForkExec(pr.path, p.Args, &syscall.ProcAttr{
 		Dir:   cwd,
 		Env:   pr.env,
-		Files: []uintptr{0, 1, 2},
+		Files: files,
 		Sys:   &syscall.SysProcAttr{Setsid: true, Setctty: cfg.Terminal, Ctty: 0},
 	})
 	if err != nil {
@@ -160,6 +172,17 @@ func (c *Container) Exec(p *specs.Process, o IOOptions) (*Process, error) {
 		return nil, fmt.Errorf("runtime: exec in %s: %w", c.id, err)
 	}
 	pio.closeChild()
+	if pio.terminal {
+		if pio.parent.Console, ch.dec, err = recvConsole(ch.sync); err == nil && pio.parent.Console != nil {
+			err = setupConsole(pio.parent.Console, o.ConsoleSize)
+		}
+		if err != nil {
+			ch.kill()
+			c.forgetHelper(ch.cmd.Process.Pid)
+			pio.closeAll()
+			return nil, fmt.Errorf("runtime: exec in %s: %w", c.id, err)
+		}
+	}
 	m, err := readMsg(ch.dec)
 	if err != nil || m.Type != "pid" {
 		ch.cmd.Wait()
@@ -174,7 +197,7 @@ func (c *Container) Exec(p *specs.Process, o IOOptions) (*Process, error) {
 		}
 		return nil, fmt.Errorf("runtime: exec in %s: %w", c.id, err)
 	}
-	return &Process{c: c, pid: m.Pid, helper: ch, io: &pio.parent, console: pio.console}, nil
+	return &Process{c: c, pid: m.Pid, helper: ch, io: &pio.parent, console: pio.parent.Console}, nil
 }
 
 func (c *Container) forgetHelper(pid int) {

@@ -153,7 +153,7 @@ func TestPause(t *testing.T) {
 
 func TestTerminal(t *testing.T) {
 	e := newEnv(t)
-	c := e.started(t, "tty1", testSpec("sh", "-c", "tty; stty size; test -t 0 && echo stdin-tty; ps -o pid,tty | head -3; read x; echo got=$x"),
+	c := e.started(t, "tty1", testSpec("sh", "-c", "tty; stty size; test -t 0 && echo stdin-tty; test -c /dev/console && echo console; read x; echo got=$x"),
 		CreateOptions{IO: IOOptions{Terminal: true, ConsoleSize: [2]uint{33, 101}}})
 	con := c.IO().Console
 	if con == nil || c.IO().Stdout != nil {
@@ -171,13 +171,39 @@ func TestTerminal(t *testing.T) {
 	con.SetReadDeadline(time.Now())
 	<-done
 	s := strings.ReplaceAll(out.String(), "\r", "")
-	for _, want := range []string{"/dev/console\n", "33 101\n", "stdin-tty\n", "got=hello\n"} {
+	for _, want := range []string{"/dev/pts/0\n", "33 101\n", "stdin-tty\n", "console\n", "got=hello\n"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("want %q in %q", want, s)
 		}
 	}
 	if err := c.Resize(40, 120); err == nil {
 		t.Log("resize after exit accepted")
+	}
+}
+
+func TestExecTerminal(t *testing.T) {
+	e := newEnv(t)
+	c := e.started(t, "tty2", testSpec("sleep", "1000"), CreateOptions{})
+	p, err := c.Exec(&specs.Process{Args: []string{"sh", "-c", "tty; stty size; id -u; ls -ln $(tty) | awk '{print $3}'; read x; echo got=$x"}, Cwd: "/", User: specs.User{Username: "alice"}},
+		IOOptions{Terminal: true, ConsoleSize: [2]uint{20, 70}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	con := p.IO().Console
+	con.Write([]byte("hi\n"))
+	var out bytes.Buffer
+	done := make(chan struct{})
+	go func() { io.Copy(&out, con); close(done) }()
+	if st := p.Wait(); st.Code != 0 {
+		t.Fatalf("exit %+v", st)
+	}
+	con.SetReadDeadline(time.Now())
+	<-done
+	s := strings.ReplaceAll(out.String(), "\r", "")
+	for _, want := range []string{"/dev/pts/0\n", "20 70\n", "1000\n1000\n", "got=hi\n"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("want %q in %q", want, s)
+		}
 	}
 }
 

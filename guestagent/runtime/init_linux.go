@@ -101,25 +101,6 @@ func containerInit(cfg *initConfig, syncFile *os.File) error {
 			return err
 		}
 	}
-	if spec.Process.Terminal {
-		// The pty slave (our stdin) doubles as /dev/console.
-		dest, err := securePath(rootfs, "/dev/console")
-		if err != nil {
-			return err
-		}
-		if err := makeMountpoint(dest, false); err != nil {
-			return err
-		}
-		// The magic link itself names a mount of the parent's namespace,
-		// which mount(2) refuses; its path resolves in ours.
-		slave, err := os.Readlink("/proc/self/fd/0")
-		if err != nil {
-			return fmt.Errorf("find the terminal: %w", err)
-		}
-		if err := mount(slave, dest, "", unix.MS_BIND, ""); err != nil {
-			return err
-		}
-	}
 	if cfg.Init {
 		dest, err := securePath(rootfs, "/sbin/"+ReaperName)
 		if err != nil {
@@ -175,6 +156,11 @@ func containerInit(cfg *initConfig, syncFile *os.File) error {
 	pr, err := prepareProcess(spec.Process, spec.Linux.Seccomp)
 	if err != nil {
 		return err
+	}
+	if spec.Process.Terminal {
+		if err := setupTerminal(pr.user.UID); err != nil {
+			return err
+		}
 	}
 	argv := spec.Process.Args
 	if cfg.Init {
@@ -425,6 +411,36 @@ func applyCreds(pr *prepared) error {
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// setupTerminal opens the container's pty, makes its slave /dev/console,
+// stdin, stdout, stderr and controlling terminal of this process (a session
+// leader since clone), and sends the master to the engine.
+func setupTerminal(uid int) error {
+	master, slave, name, err := openContainerPty(uid)
+	if err != nil {
+		return err
+	}
+	if err := makeMountpoint("/dev/console", false); err != nil {
+		return err
+	}
+	if err := mount(name, "/dev/console", "", unix.MS_BIND, ""); err != nil {
+		return err
+	}
+	if err := sendConsole(master); err != nil {
+		return err
+	}
+	unix.Close(master)
+	for fd := 0; fd <= 2; fd++ {
+		if err := unix.Dup3(slave, fd, 0); err != nil {
+			return fmt.Errorf("dup pty onto %d: %w", fd, err)
+		}
+	}
+	unix.Close(slave)
+	if err := unix.IoctlSetInt(0, unix.TIOCSCTTY, 0); err != nil {
+		return fmt.Errorf("set controlling terminal: %w", err)
 	}
 	return nil
 }
