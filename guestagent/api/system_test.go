@@ -140,3 +140,39 @@ func TestShutdownEndsStreams(t *testing.T) {
 		t.Errorf("events after shutdown: %v, want the stream to end", err)
 	}
 }
+
+// TestForcedShutdownClosesHijacked checks that a Shutdown whose context
+// has ended cancels the backend's context and cuts attached clients off.
+func TestForcedShutdownClosesHijacked(t *testing.T) {
+	attached := make(chan struct{})
+	backendDone := make(chan error, 1)
+	b := &fakeBackend{attach: func(ctx context.Context, _ string, o AttachOptions) error {
+		stdin, _, _, err := o.GetStreams(true)
+		if err != nil {
+			return err
+		}
+		defer stdin.Close()
+		close(attached)
+		<-ctx.Done()
+		backendDone <- ctx.Err()
+		return ctx.Err()
+	}}
+	ts := startServer(t, b)
+	res, err := ts.client(t).ContainerAttach(context.Background(), "c1", client.ContainerAttachOptions{Stream: true, Stdin: true, Stdout: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	<-attached
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := ts.srv.Shutdown(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("forced Shutdown: %v, want context.Canceled", err)
+	}
+	if err := <-backendDone; !errors.Is(err, context.Canceled) {
+		t.Errorf("backend context: %v", err)
+	}
+	if _, err := io.ReadAll(res.Reader); err != nil {
+		t.Errorf("client read after shutdown: %v, want EOF", err)
+	}
+}
