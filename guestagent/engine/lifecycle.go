@@ -428,7 +428,7 @@ func (e *Engine) ContainerKill(ctx context.Context, name string, signal string) 
 	c.mu.Lock()
 	if !c.m.State.Running || c.h == nil {
 		c.mu.Unlock()
-		return conflict("Cannot kill container: %s: Container %s is not running", name, c.m.ID)
+		return conflict("Cannot kill container: %s: container %s is not running", name, c.m.ID)
 	}
 	h, r, paused := c.h, c.run, c.m.State.Paused
 	c.mu.Unlock()
@@ -615,7 +615,7 @@ func (e *Engine) ContainerPause(ctx context.Context, name string) error {
 	st := &c.m.State
 	switch {
 	case !st.Running || c.h == nil:
-		return conflict("Container %s is not running", c.m.ID)
+		return conflict("container %s is not running", c.m.ID)
 	case st.Paused:
 		return conflict("Container %s is already paused", c.m.ID)
 	case st.Restarting:
@@ -693,7 +693,7 @@ func (e *Engine) ContainerResize(ctx context.Context, name string, height, width
 	h := c.h
 	c.mu.Unlock()
 	if h == nil {
-		return conflict("Container %s is not running", c.m.ID)
+		return conflict("container %s is not running", c.m.ID)
 	}
 	if err := h.Resize(height, width); err != nil {
 		return fmt.Errorf("resize container %s: %w", c.m.ID, err)
