@@ -349,3 +349,50 @@ func TestBootAgent(t *testing.T) {
 type dialerFunc func(ctx context.Context, port uint32) (net.Conn, error)
 
 func (f dialerFunc) Dial(ctx context.Context, port uint32) (net.Conn, error) { return f(ctx, port) }
+
+// TestBootLinkReconnect: a host end that goes away and comes back (another
+// Berth process taking over a running VM) gets a new session from the real
+// guest over the real virtio-serial port, more than once.
+func TestBootLinkReconnect(t *testing.T) {
+	requireRoot(t)
+	needQEMU(t)
+	kernel, initrd := vmImage(t)
+	cfg := bootConfig(t, kernel, initrd)
+	cfg.MemoryMiB = 512
+	vm, err := Driver{}.newVM(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := vm.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer vm.Stop(context.Background())
+	if _, ok := vm.dialer.(*hostlink.SerialDialer); !ok {
+		t.Skip("the VM uses vsock, not the serial link")
+	}
+	status := func(d hostlink.Dialer) error {
+		c := hostlink.NewClient(d)
+		defer c.Close()
+		for {
+			actx, acancel := context.WithTimeout(ctx, 10*time.Second)
+			_, err := c.Status(actx)
+			acancel()
+			if err == nil || ctx.Err() != nil {
+				return err
+			}
+		}
+	}
+	if err := status(vm); err != nil {
+		t.Fatal(err)
+	}
+	vm.dialer.(*hostlink.SerialDialer).Close()
+	for i := range 2 {
+		d := hostlink.NewSerial(filepath.Join(cfg.StateDir, linkSocket), nil)
+		if err := status(d); err != nil {
+			t.Fatalf("host end %d: %v", i+2, err)
+		}
+		d.Close()
+	}
+}
