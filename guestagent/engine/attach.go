@@ -234,14 +234,13 @@ func (e *Engine) ContainerLogs(ctx context.Context, name string, opts api.LogsOp
 	c.mu.Lock()
 	tty := c.m.Config.Tty
 	path := c.m.LogPath
-	driver := c.m.HostConfig.LogConfig.Type
 	var live = c.log
 	if !c.m.State.Running {
 		live = nil
 	}
 	c.mu.Unlock()
 	if path == "" {
-		return nil, false, invalid("configured logging driver does not support reading: %s", driver)
+		return nil, false, invalid("configured logging driver does not support reading")
 	}
 	tail := -1
 	if opts.Tail != "" && opts.Tail != "all" {
