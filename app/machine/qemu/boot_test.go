@@ -396,3 +396,61 @@ func TestBootLinkReconnect(t *testing.T) {
 		d.Close()
 	}
 }
+
+// TestBootAgentARM64 boots the arm64 image under qemu-system-aarch64 (TCG
+// on this host) with the same driver and waits for the agent over the
+// channel: the image Apple silicon Macs run.
+func TestBootAgentARM64(t *testing.T) {
+	requireRoot(t)
+	if runtime.GOARCH == "arm64" {
+		t.Skip("the host is arm64: TestBootAgent covers it")
+	}
+	if _, err := exec.LookPath(binaryFor(machine.ArchARM64)); err != nil {
+		t.Skipf("%s not installed: %v", binaryFor(machine.ArchARM64), err)
+	}
+	dir := filepath.Join(repoRoot(t), "build", "vm", "arm64")
+	kernel := findKernel(dir)
+	initrd := filepath.Join(dir, "initrd.img")
+	if _, err := os.Stat(initrd); kernel == "" || err != nil {
+		t.Skipf("no arm64 VM image in %s (run make vmimage)", dir)
+	}
+	cfg := bootConfig(t, kernel, initrd)
+	cfg.Arch = machine.ArchARM64
+	cfg.MemoryMiB = 1024
+	cfg.CPUs = 2
+	vm, err := Driver{}.newVM(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	start := time.Now()
+	if err := vm.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		sctx, scancel := context.WithTimeout(context.Background(), time.Minute)
+		defer scancel()
+		vm.Stop(sctx)
+	}()
+	c := hostlink.NewClient(vm)
+	defer c.Close()
+	for {
+		actx, acancel := context.WithTimeout(ctx, 10*time.Second)
+		st, err := c.Status(actx)
+		acancel()
+		if err == nil {
+			t.Logf("arm64 agent answered after %v: %+v", time.Since(start), st)
+			return
+		}
+		select {
+		case <-vm.Done():
+			b, _ := os.ReadFile(cfg.ConsoleLogPath)
+			t.Fatalf("vm ended before the agent answered: %v\n%s", vm.Err(), b)
+		case <-ctx.Done():
+			b, _ := os.ReadFile(cfg.ConsoleLogPath)
+			t.Fatalf("agent did not answer: %v\n%s", err, b)
+		default:
+		}
+	}
+}
