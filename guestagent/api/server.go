@@ -151,6 +151,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	version, path := splitVersion(r.URL.Path)
 	rt, params := matchRoute(s.routes, r.Method, path)
+	s.log.Debug("API request", "method", r.Method, "path", r.URL.Path, "matched", rt != nil)
 	if rt == nil {
 		writeJSON(w, http.StatusNotFound, common.ErrorResponse{Message: errPageNotFound.Error()})
 		return
