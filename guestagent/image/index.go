@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
@@ -116,5 +117,6 @@ func (ix *index) refsOf(id digest.Digest) []string {
 			out = append(out, ref)
 		}
 	}
+	sort.Strings(out)
 	return out
 }

@@ -471,3 +471,7 @@ func (s *Store) hold(chains []digest.Digest) (release func()) {
 		}
 	}
 }
+
+func (s *Store) applyOptions() snapshot.ApplyOptions {
+	return snapshot.ApplyOptions{AllowDevices: s.opts.AllowDevices}
+}
