@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -443,5 +444,133 @@ func TestApplyRejectsInvalid(t *testing.T) {
 	p.Close()
 	if err := p.Apply(event(hostlink.ActionPublished, "tcp", 80, "1.2.3.4:80")); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("Apply after Close: %v", err)
+	}
+}
+
+// eventsGuest serves GET /events on port 1024: each subscription sends the
+// next batch of lines, then ends the stream, but for the last batch, whose
+// stream stays open.
+type eventsGuest struct {
+	fakeGuest
+	mu      sync.Mutex
+	batches [][]string
+	subs    int
+}
+
+func (g *eventsGuest) Dial(ctx context.Context, port uint32) (net.Conn, error) {
+	if port != 1024 {
+		return g.fakeGuest.Dial(ctx, port)
+	}
+	host, guest := net.Pipe()
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.mu.Lock()
+		var batch []string
+		if g.subs < len(g.batches) {
+			batch = g.batches[g.subs]
+		}
+		last := g.subs == len(g.batches)-1
+		g.subs++
+		g.mu.Unlock()
+		if batch == nil {
+			<-r.Context().Done()
+			return
+		}
+		for _, l := range batch {
+			io.WriteString(w, l+"\n")
+		}
+		w.(http.Flusher).Flush()
+		if last {
+			<-r.Context().Done()
+		}
+	})}
+	go srv.Serve(&oneConnListener{c: guest})
+	return host, nil
+}
+
+type oneConnListener struct {
+	c    net.Conn
+	once sync.Once
+	done chan struct{}
+	mu   sync.Mutex
+}
+
+func (l *oneConnListener) Accept() (net.Conn, error) {
+	var c net.Conn
+	l.once.Do(func() { c = l.c })
+	if c != nil {
+		return c, nil
+	}
+	l.mu.Lock()
+	if l.done == nil {
+		l.done = make(chan struct{})
+	}
+	done := l.done
+	l.mu.Unlock()
+	<-done
+	return nil, net.ErrClosed
+}
+
+func (l *oneConnListener) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.done == nil {
+		l.done = make(chan struct{})
+	}
+	select {
+	case <-l.done:
+	default:
+		close(l.done)
+	}
+	return nil
+}
+
+func (l *oneConnListener) Addr() net.Addr { return &net.UnixAddr{Name: "control", Net: "unix"} }
+
+// TestFollowGuest: when the event stream drops, the listeners close and
+// the next subscription's announcements open them again.
+func TestFollowGuest(t *testing.T) {
+	target := tcpContainer(t)
+	a, b := freePort(t, "tcp"), freePort(t, "tcp")
+	line := func(port int) string {
+		return fmt.Sprintf(`{"type":"port","action":"published","proto":"tcp","hostIP":"127.0.0.1","hostPort":%d,"target":%q}`, port, target)
+	}
+	g := &eventsGuest{batches: [][]string{{line(a)}, {line(b)}}}
+	p := NewPorts(g, nil)
+	defer p.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		p.FollowGuest(ctx, hostlink.NewClient(g))
+		close(done)
+	}()
+	// Wait for the second subscription's port.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		l := p.List()
+		if len(l) == 1 && l[0].Addr == net.JoinHostPort("127.0.0.1", strconv.Itoa(b)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("listeners %+v, want port %d", l, b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	g.mu.Lock()
+	if g.subs != 2 {
+		t.Errorf("%d subscriptions, want 2", g.subs)
+	}
+	g.mu.Unlock()
+	l := p.List()
+	if len(l) != 1 || l[0].Addr != net.JoinHostPort("127.0.0.1", strconv.Itoa(b)) {
+		t.Fatalf("listeners %+v, want only port %d", l, b)
+	}
+	if c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(a))); err == nil {
+		c.Close()
+		t.Fatal("port of the dropped stream still listening")
+	}
+	cancel()
+	<-done
+	if l := p.List(); len(l) != 0 {
+		t.Fatalf("listeners after FollowGuest ended: %+v", l)
 	}
 }
