@@ -381,3 +381,41 @@ func TestCommandErrors(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRunTrue measures create, start and wait of a container running
+// true, the runtime's share of `docker run --rm busybox true`.
+func BenchmarkRunTrue(b *testing.B) {
+	t := &testing.T{}
+	if os.Geteuid() != 0 {
+		b.Skip("needs root")
+	}
+	dir := b.TempDir()
+	os.Chmod(dir, 0o755)
+	var cgm CgroupManager
+	if cg, err := cgroups.New("berth-rt-bench"); err == nil {
+		cgm = cg
+	}
+	rt, err := New(Config{StateDir: filepath.Join(dir, "state"), Cgroups: cgm})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := &testEnv{rt: rt, dir: dir}
+	lowerDir(t)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		id := "bench" + strconv.Itoa(i)
+		c, err := rt.Create(id, testSpec("true"), CreateOptions{Rootfs: e.rootfs(t, id)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Start(); err != nil {
+			b.Fatal(err)
+		}
+		if st := c.Wait(); st.Code != 0 {
+			b.Fatalf("exit %+v", st)
+		}
+		if err := c.Delete(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
