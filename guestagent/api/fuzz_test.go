@@ -1,6 +1,7 @@
 package api
 
 import (
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -204,6 +205,43 @@ func FuzzMatchRoute(f *testing.F) {
 			if v == "" {
 				t.Fatalf("%s %s: empty parameter %q", method, path, k)
 			}
+		}
+	})
+}
+
+func FuzzParseListenAddr(f *testing.F) {
+	for _, s := range []string{"unix:///run/docker.sock", "tcp://127.0.0.1:2375", "tcp://[::1]:0", "unix://rel", "tcp://:80", "npipe:////./pipe/x", "tcp://h:1/x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, addr string) {
+		proto, address, err := parseListenAddr(addr)
+		if err != nil {
+			return
+		}
+		switch proto {
+		case "unix":
+			if !strings.HasPrefix(address, "/") {
+				t.Fatalf("%q: relative socket path %q", addr, address)
+			}
+		case "tcp":
+			if _, _, err := net.SplitHostPort(address); err != nil {
+				t.Fatalf("%q: tcp address %q: %v", addr, address, err)
+			}
+		default:
+			t.Fatalf("%q: protocol %q", addr, proto)
+		}
+	})
+}
+
+func FuzzEventsContentType(f *testing.F) {
+	for _, s := range []string{"application/jsonl", "application/x-ndjson;q=0.9, application/json-seq;q=0.5", "", "*/*", ",,;"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, accept string) {
+		switch ct := eventsContentType([]string{accept}); ct {
+		case "application/json", "application/jsonl", "application/x-ndjson":
+		default:
+			t.Fatalf("Accept %q gave %q", accept, ct)
 		}
 	})
 }

@@ -20,31 +20,45 @@ const socketGroup = "docker"
 // when there is one); a stale socket file left by a dead engine is
 // removed, while one that still accepts connections is an error.
 func Listen(addr string) (net.Listener, error) {
+	proto, address, err := parseListenAddr(addr)
+	if err != nil {
+		return nil, err
+	}
+	if proto == "unix" {
+		return listenUnix(address)
+	}
+	l, err := net.Listen("tcp", address)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %q: %w", addr, err)
+	}
+	return l, nil
+}
+
+// parseListenAddr splits a -H address into "unix" and an absolute path,
+// or "tcp" and host:port.
+func parseListenAddr(addr string) (proto, address string, err error) {
 	proto, rest, ok := strings.Cut(addr, "://")
 	if !ok {
-		return nil, fmt.Errorf("listen on %q: address must be unix:///path or tcp://host:port", addr)
+		return "", "", fmt.Errorf("listen on %q: address must be unix:///path or tcp://host:port", addr)
 	}
 	switch proto {
 	case "unix":
-		return listenUnix(rest)
+		if rest == "" || !filepath.IsAbs(rest) {
+			return "", "", fmt.Errorf("listen on unix socket %q: path must be absolute", rest)
+		}
+		return proto, filepath.Clean(rest), nil
 	case "tcp":
-		if rest == "" || strings.Contains(rest, "/") {
-			return nil, fmt.Errorf("listen on %q: tcp address must be host:port", addr)
+		host, port, err := net.SplitHostPort(rest)
+		if err != nil || port == "" || strings.ContainsAny(rest, "/?#") {
+			return "", "", fmt.Errorf("listen on %q: tcp address must be host:port", addr)
 		}
-		l, err := net.Listen("tcp", rest)
-		if err != nil {
-			return nil, fmt.Errorf("listen on %q: %w", addr, err)
-		}
-		return l, nil
+		return proto, net.JoinHostPort(host, port), nil
 	default:
-		return nil, fmt.Errorf("listen on %q: unsupported protocol %q (want unix or tcp)", addr, proto)
+		return "", "", fmt.Errorf("listen on %q: unsupported protocol %q (want unix or tcp)", addr, proto)
 	}
 }
 
 func listenUnix(path string) (net.Listener, error) {
-	if path == "" || !filepath.IsAbs(path) {
-		return nil, fmt.Errorf("listen on unix socket %q: path must be absolute", path)
-	}
 	if err := removeStaleSocket(path); err != nil {
 		return nil, err
 	}
@@ -60,7 +74,8 @@ func listenUnix(path string) (net.Listener, error) {
 		return nil, fmt.Errorf("listen on unix socket %s: %w", path, err)
 	}
 	gid := -1
-	if g, err := user.LookupGroup(socketGroup); err == nil {
+	// Only root may hand the socket to a group it is not a member of.
+	if g, err := user.LookupGroup(socketGroup); err == nil && os.Geteuid() == 0 {
 		if n, err := strconv.Atoi(g.Gid); err == nil {
 			gid = n
 		}

@@ -58,6 +58,8 @@ func TestListenErrors(t *testing.T) {
 		{"unix://" + regular, "a file that is not a socket is in the way"},
 		{"tcp://", "tcp address must be host:port"},
 		{"tcp://127.0.0.1:99999", "invalid port"},
+		{"tcp://127.0.0.1", "tcp address must be host:port"},
+		{"tcp://127.0.0.1:1/x", "tcp address must be host:port"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.addr, func(t *testing.T) {
