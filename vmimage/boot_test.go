@@ -393,6 +393,10 @@ func testBoot(t *testing.T, arch string) {
 	if got := getText(t, l.client(2375), "http://engine/boots"); got != "1" {
 		t.Fatalf("engine boots = %q, want 1", got)
 	}
+	// The root pid1 switched to lets a container runtime pivot_root.
+	if got := getText(t, l.client(2375), "http://engine/pivot"); got != "OK" {
+		t.Fatalf("pivot_root in the guest: %q", got)
+	}
 	resp, err := ctl.Post("http://guest/shutdown", "application/json", nil)
 	if err != nil {
 		t.Fatalf("POST /shutdown: %v", err)

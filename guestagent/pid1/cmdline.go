@@ -23,6 +23,7 @@ type Params struct {
 	Disk   string    // berth.disk=<device>; DefaultDisk when absent
 	Link   string    // berth.link=vsock|serial; "" serves every transport present
 	Engine string    // berth.engine=<path>: another engine binary (diagnostics, tests)
+	Debug  bool      // berth.debug: log each boot step with its time since kernel start
 }
 
 // DefaultDisk is the data disk when berth.disk is absent.
@@ -60,6 +61,8 @@ func ParseCmdline(cmdline string) (Params, error) {
 				return Params{}, fmt.Errorf("%w: berth.link=%q", ErrBadParam, val)
 			}
 			p.Link = val
+		case "berth.debug":
+			p.Debug = true
 		case "berth.engine":
 			if !path.IsAbs(val) || path.Clean(val) != val {
 				return Params{}, fmt.Errorf("%w: berth.engine=%q", ErrBadParam, val)

@@ -2,10 +2,7 @@ package pid1
 
 import (
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -88,18 +85,16 @@ func mountBase() error {
 	return nil
 }
 
-// newRootDir is where the tmpfs root is assembled inside the initramfs.
+// newRootDir is where the new root mount is assembled inside the initramfs.
 const newRootDir = "/.berth-root"
 
-// switchRoot moves the initramfs contents into a tmpfs, makes the tmpfs the
-// root (MS_MOVE + chroot: pivot_root refuses the initramfs) and re-executes
-// the agent there. Files are deleted from the initramfs as they are copied,
-// so its memory is given back.
+// switchRoot leaves the initramfs as root. pivot_root, which the container
+// runtime needs, refuses a root mount that has no parent, and the initramfs
+// (rootfs) has none. A bind mount of the initramfs onto a directory of
+// itself has one: it is moved over / and made the root with chroot. Nothing
+// is copied, so this costs no time and no memory; the rootfs is a tmpfs.
 func switchRoot() error {
-	if err := mount("tmpfs", newRootDir, "tmpfs", 0, "mode=0755"); err != nil {
-		return err
-	}
-	if err := moveTree("/", newRootDir, newRootDir); err != nil {
+	if err := mount("/", newRootDir, "", unix.MS_BIND, ""); err != nil {
 		return err
 	}
 	if err := os.Chdir(newRootDir); err != nil {
@@ -114,86 +109,6 @@ func switchRoot() error {
 	if err := os.Chdir("/"); err != nil {
 		return fmt.Errorf("chdir /: %w", err)
 	}
-	env := append(os.Environ(), stageEnv)
-	if err := unix.Exec(AgentPath, []string{AgentPath, "init"}, env); err != nil {
-		return fmt.Errorf("exec %s: %w", AgentPath, err)
-	}
-	return nil
-}
-
-// moveTree copies the tree at src into dst (skipping skip) and removes what
-// it copied from src.
-func moveTree(src, dst, skip string) error {
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		return fmt.Errorf("read dir %s: %w", src, err)
-	}
-	for _, e := range entries {
-		from := filepath.Join(src, e.Name())
-		to := filepath.Join(dst, e.Name())
-		if from == skip {
-			continue
-		}
-		fi, err := os.Lstat(from)
-		if err != nil {
-			return fmt.Errorf("stat %s: %w", from, err)
-		}
-		st := fi.Sys().(*syscall.Stat_t)
-		mode := st.Mode & 0o7777
-		switch fi.Mode().Type() {
-		case os.ModeDir:
-			if err := os.Mkdir(to, 0o700); err != nil && !os.IsExist(err) {
-				return fmt.Errorf("make %s: %w", to, err)
-			}
-			if err := moveTree(from, to, skip); err != nil {
-				return err
-			}
-			if err := unix.Chmod(to, mode); err != nil {
-				return fmt.Errorf("chmod %s: %w", to, err)
-			}
-			_ = os.Remove(from)
-		case os.ModeSymlink:
-			target, err := os.Readlink(from)
-			if err != nil {
-				return fmt.Errorf("read link %s: %w", from, err)
-			}
-			if err := os.Symlink(target, to); err != nil {
-				return fmt.Errorf("link %s: %w", to, err)
-			}
-			_ = os.Remove(from)
-		case 0:
-			if err := copyFile(from, to, mode); err != nil {
-				return err
-			}
-			_ = os.Remove(from)
-		default: // device nodes, fifos, sockets
-			if err := unix.Mknod(to, st.Mode, int(st.Rdev)); err != nil {
-				return fmt.Errorf("mknod %s: %w", to, err)
-			}
-		}
-	}
-	return nil
-}
-
-func copyFile(from, to string, mode uint32) error {
-	in, err := os.Open(from)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", from, err)
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, os.FileMode(mode&0o777))
-	if err != nil {
-		return fmt.Errorf("create %s: %w", to, err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return fmt.Errorf("copy %s: %w", from, err)
-	}
-	if err := out.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", to, err)
-	}
-	if err := unix.Chmod(to, mode); err != nil {
-		return fmt.Errorf("chmod %s: %w", to, err)
-	}
+	_ = os.Remove(newRootDir)
 	return nil
 }

@@ -25,8 +25,6 @@ const (
 	EngineSock = ExecRoot + "/docker.sock"
 	// ModulesLoad lists, one absolute path a line, the modules to load in order.
 	ModulesLoad = "/etc/berth/modules.load"
-	// stageEnv marks the process exec'd after the switch to the tmpfs root.
-	stageEnv = "BERTH_PID1_STAGE=root"
 )
 
 // Main runs PID 1. It does not return while the VM runs: it powers off.
@@ -39,14 +37,10 @@ func Main(args []string) error {
 	slog.SetDefault(log)
 	os.Setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
 
-	if !hasStageEnv() {
-		// Still on the initramfs: pivot_root cannot leave it, which the
-		// container runtime needs, so move everything to a tmpfs and re-exec.
-		if err := switchRoot(); err != nil {
-			return fatal(log, fmt.Errorf("switch root: %w", err))
-		}
-		// switchRoot execs; reaching here means it failed.
-		return fatal(log, fmt.Errorf("switch root returned"))
+	// Leave the initramfs: pivot_root cannot leave it, which the container
+	// runtime needs.
+	if err := switchRoot(); err != nil {
+		return fatal(log, fmt.Errorf("switch root: %w", err))
 	}
 	g := &guest{log: log, shutdownCh: make(chan string, 1), started: bootTime()}
 	if err := g.boot(); err != nil {
@@ -54,15 +48,6 @@ func Main(args []string) error {
 	}
 	g.run()
 	return nil
-}
-
-func hasStageEnv() bool {
-	for _, e := range os.Environ() {
-		if e == stageEnv {
-			return true
-		}
-	}
-	return false
 }
 
 // fatal reports a boot failure and powers off: PID 1 must not exit, which
@@ -113,6 +98,11 @@ func (g *guest) boot() error {
 		g.log.Error("berth: kernel command line", "err", err)
 		g.params = Params{Disk: DefaultDisk}
 	}
+	if g.params.Debug {
+		g.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		slog.SetDefault(g.log)
+	}
+	g.step("base mounts")
 	if !g.params.Time.IsZero() {
 		if err := setClock(g.params.Time); err != nil {
 			g.log.Warn("berth: set clock from command line", "err", err)
@@ -126,9 +116,11 @@ func (g *guest) boot() error {
 	if err := loadModules(g.log, ModulesLoad); err != nil {
 		g.log.Warn("berth: modules", "err", err)
 	}
+	g.step("modules")
 	if err := setupCgroup2(); err != nil {
 		g.log.Warn("berth: cgroup2", "err", err)
 	}
+	g.step("cgroup2")
 	return nil
 }
 
@@ -141,15 +133,18 @@ func (g *guest) run() {
 		if err := setupNetwork(g.log); err != nil {
 			g.log.Warn("berth: network", "err", err)
 		}
+		g.step("network")
 	}()
 
 	needSerial := g.params.Link != "vsock"
 	linkVirtioPorts(g.log, needSerial)
+	g.step("virtio ports")
 
 	if err := g.setupDisk(); err != nil {
 		g.log.Error("berth: data disk; the data root stays on the tmpfs root", "err", err)
 		_ = os.MkdirAll(DataRoot, 0o711)
 	}
+	g.step("data disk")
 	g.mountShares()
 
 	// From here on the reaper waits for every child: no exec.Cmd.Wait after.
@@ -164,9 +159,11 @@ func (g *guest) run() {
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		<-linkReady
+		g.step("link listening")
 		if !g.engine.waitReady(ctx) {
 			return
 		}
+		g.step("engine ready")
 		netWG.Wait()
 		fmt.Fprintf(os.Stdout, "berth: agent ready in %d ms\n", (bootTime()).Milliseconds())
 	}()
@@ -174,6 +171,12 @@ func (g *guest) run() {
 	reason := <-g.shutdownCh
 	cancel()
 	g.poweroff(reason)
+}
+
+// step logs, at debug level, the end of a boot step and the time since the
+// kernel started.
+func (g *guest) step(name string) {
+	g.log.Debug("berth: boot step done", "step", name, "ms", bootTime().Milliseconds())
 }
 
 // engineCommand is the engine's argv.

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -48,6 +49,13 @@ func main() {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/_ping", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "OK") })
+	mux.HandleFunc("/pivot", func(w http.ResponseWriter, r *http.Request) {
+		if err := tryPivotRoot(); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprint(w, "OK")
+	})
 	mux.HandleFunc("/boots", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "%d", n) })
 	srv := &http.Server{Handler: mux}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -57,4 +65,40 @@ func main() {
 		srv.Close()
 	}()
 	srv.Serve(ln)
+}
+
+// tryPivotRoot does what a container runtime does: in a new mount namespace
+// it pivots into a fresh tmpfs. It fails on the initramfs rootfs.
+func tryPivotRoot() error {
+	errc := make(chan error, 1)
+	go func() {
+		// The thread changes namespace and is never given back to the
+		// scheduler: the goroutine ends with the thread locked.
+		runtime.LockOSThread()
+		errc <- pivotInNewNamespace()
+	}()
+	return <-errc
+}
+
+func pivotInNewNamespace() error {
+	if err := syscall.Unshare(syscall.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("unshare: %w", err)
+	}
+	if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make / private: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "pivot-")
+	if err != nil {
+		return err
+	}
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, ""); err != nil {
+		return fmt.Errorf("mount tmpfs: %w", err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "old"), 0o700); err != nil {
+		return err
+	}
+	if err := syscall.PivotRoot(dir, filepath.Join(dir, "old")); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	return nil
 }
