@@ -203,7 +203,7 @@ func parseBind(spec string) (bind, error) {
 	if !filepath.IsAbs(b.Destination) {
 		return b, invalid("invalid volume specification: '%s': invalid mount config for type \"bind\": invalid mount path: '%s' mount path must be absolute", spec, b.Destination)
 	}
-	if b.Destination == "/" {
+	if filepath.Clean(b.Destination) == "/" {
 		return b, invalid("invalid volume specification: '%s': invalid mount config for type \"bind\": invalid specification: destination can't be '/'", spec)
 	}
 	b.RW = true
