@@ -191,14 +191,19 @@ func keyValues(instr, rest string) ([][2]string, error) {
 	}
 	if !strings.Contains(words[0], "=") {
 		// Legacy form: the first word is the key, the rest the value.
+		rawKey, rawValue := rest, ""
+		if i := strings.IndexFunc(rest, unicode.IsSpace); i >= 0 {
+			rawKey, rawValue = rest[:i], strings.TrimSpace(rest[i:])
+		}
 		key := words[0]
-		_, value, _ := strings.Cut(strings.TrimSpace(rest), key)
-		value = strings.TrimSpace(value)
-		if value == "" {
+		if kw, err := splitWords(rawKey); err != nil || len(kw) != 1 || kw[0] == "" {
+			return nil, fmt.Errorf("%s: invalid name %q", instr, rawKey)
+		}
+		if rawValue == "" {
 			return nil, fmt.Errorf("%s names must be followed by a value: %q", instr, key)
 		}
-		unq, err := splitWords(value)
-		if err == nil && len(unq) == 1 {
+		value := rawValue
+		if unq, err := splitWords(rawValue); err == nil && len(unq) == 1 {
 			value = unq[0]
 		}
 		return [][2]string{{key, value}}, nil
