@@ -170,3 +170,51 @@ func TestInvalidID(t *testing.T) {
 		}
 	}
 }
+
+func TestDeviceProgramErrors(t *testing.T) {
+	for _, r := range []specs.LinuxDeviceCgroup{{Type: "x"}, {Type: "c", Access: "rwz"}} {
+		if _, err := DeviceProgram([]specs.LinuxDeviceCgroup{r}); err == nil {
+			t.Errorf("rule %+v compiled", r)
+		}
+	}
+}
+
+// TestDeviceFilter runs a shell in a cgroup whose filter allows only
+// /dev/null and checks which devices it can open.
+func TestDeviceFilter(t *testing.T) {
+	m := newTestManager(t)
+	rules := []specs.LinuxDeviceCgroup{
+		{Allow: false, Access: "rwm"},
+		{Allow: true, Type: "c", Major: ptr(int64(1)), Minor: ptr(int64(3)), Access: "rw"},
+		{Allow: true, Type: "c", Major: ptr(int64(1)), Minor: ptr(int64(5)), Access: "r"},
+	}
+	dir, err := m.Create("dev1", &specs.LinuxResources{Devices: rules})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Delete("dev1")
+	tests := []struct {
+		script string
+		ok     bool
+	}{
+		{"echo x > /dev/null", true},
+		{"head -c1 /dev/zero >/dev/null", true},
+		{"echo x > /dev/zero", false},
+		{"head -c1 /dev/urandom >/dev/null", false},
+	}
+	for _, tt := range tests {
+		cmd := exec.Command("/bin/sh", "-c", "read x; "+tt.script)
+		stdin, _ := cmd.StdinPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0); err != nil {
+			t.Fatal(err)
+		}
+		stdin.Write([]byte("go\n"))
+		err := cmd.Wait()
+		if (err == nil) != tt.ok {
+			t.Errorf("%q in the filtered cgroup: %v, want success %v", tt.script, err, tt.ok)
+		}
+	}
+}

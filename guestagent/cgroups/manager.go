@@ -27,6 +27,7 @@ type Capabilities struct {
 	CPUSet    bool // cpuset.cpus / cpuset.mems
 	IO        bool // io.weight / io.max
 	Freezer   bool // cgroup.freeze (pause)
+	Devices   bool // eBPF device filters (always attached when rules are given)
 }
 
 // Warnings returns the messages dockerd gives when a limit in res cannot be
@@ -120,6 +121,7 @@ func NewAt(mount, name string) (*Manager, error) {
 		CPUSet:    m.ctrls["cpuset"],
 		IO:        m.ctrls["io"],
 		Freezer:   statErr == nil,
+		Devices:   deviceFiltersWork(),
 	}
 	slog.Debug("cgroups: ready", "parent", m.parent, "controllers", m.ctrls)
 	return m, nil
@@ -280,6 +282,11 @@ func limitValue(v int64) string {
 }
 
 func (m *Manager) apply(dir string, res *specs.LinuxResources) error {
+	if res != nil && len(res.Devices) > 0 {
+		if err := attachDeviceFilter(dir, res.Devices); err != nil {
+			return fmt.Errorf("cgroups: %w", err)
+		}
+	}
 	for _, st := range Settings(res) {
 		if !m.ctrls[st.Ctrl] {
 			continue // reported by Capabilities; dockerd discards these too

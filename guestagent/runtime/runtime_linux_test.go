@@ -232,12 +232,15 @@ readlink /dev/fd | sed 's/^/fd=/'
 ls -l /dev/null | cut -c1 | sed 's/^/null=/'
 echo hi > /dev/null && echo devnull=ok
 head -c 4 /dev/urandom | wc -c | tr -d ' ' | sed 's/^/urandom=/'
+mknod /tmp/blk b 7 0 && echo mknod=ok
+head -c 1 /tmp/blk >/dev/null 2>&1; echo blkread=$?
+mknod /tmp/mynull c 1 3 && echo x > /tmp/mynull && echo mynull=ok
 `
 	out, st := e.sh(t, script, nil)
 	if st.Code != 0 {
 		t.Fatalf("exit %d: %s", st.Code, out)
 	}
-	for _, want := range []string{"unshare=1", "mount=1", "kcore=0", "firmware=0", "procsys=1", "sysrq=1", "sys=1", "shm=1", "pts=ok", "mqueue=ok", "ptmx=pts/ptmx", "fd=/proc/self/fd", "null=c", "devnull=ok", "urandom=4"} {
+	for _, want := range []string{"unshare=1", "mount=1", "kcore=0", "firmware=0", "procsys=1", "sysrq=1", "sys=1", "shm=1", "pts=ok", "mqueue=ok", "ptmx=pts/ptmx", "fd=/proc/self/fd", "null=c", "devnull=ok", "urandom=4", "mknod=ok", "blkread=1", "mynull=ok"} {
 		if !strings.Contains(out, want+"\n") {
 			t.Errorf("want %q in\n%s", want, out)
 		}

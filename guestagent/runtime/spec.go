@@ -33,19 +33,26 @@ var defaultDevices = []specs.LinuxDevice{
 	{Path: "/dev/tty", Type: "c", Major: 5, Minor: 0, FileMode: fileMode(0o666)},
 }
 
-// defaultDeviceRules is Docker's device cgroup allowlist.
+// defaultDeviceRules is Docker's device allowlist: nothing but mknod of
+// any device, the default devices, the console and ptys, and tun/tap.
 func defaultDeviceRules() []specs.LinuxDeviceCgroup {
-	rw := "rwm"
-	c := func(major, minor int64) specs.LinuxDeviceCgroup {
-		return specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: i64(major), Minor: i64(minor), Access: rw}
+	c := func(major, minor int64, access string) specs.LinuxDeviceCgroup {
+		r := specs.LinuxDeviceCgroup{Allow: true, Type: "c", Access: access}
+		if major >= 0 {
+			r.Major = i64(major)
+		}
+		if minor >= 0 {
+			r.Minor = i64(minor)
+		}
+		return r
 	}
 	return []specs.LinuxDeviceCgroup{
-		{Allow: false, Access: rw},
-		c(1, 5), c(1, 3), c(1, 9), c(1, 8), c(5, 0), c(5, 1), c(1, 7),
-		{Allow: false, Type: "c", Major: i64(10), Minor: i64(229), Access: rw}, // /dev/net/tun is opt-in
-		{Allow: true, Type: "c", Major: i64(136), Access: rw},                  // /dev/pts/*
-		c(5, 2), // /dev/ptmx
-		{Allow: true, Type: "c", Major: i64(10), Minor: i64(200), Access: rw},
+		{Allow: false, Access: "rwm"},
+		c(-1, -1, "m"),
+		{Allow: true, Type: "b", Access: "m"},
+		c(1, 3, "rwm"), c(1, 8, "rwm"), c(1, 7, "rwm"), c(5, 0, "rwm"),
+		c(1, 5, "rwm"), c(1, 9, "rwm"), c(5, 1, "rwm"), c(136, -1, "rwm"),
+		c(5, 2, "rwm"), c(10, 200, "rwm"),
 	}
 }
 
