@@ -181,6 +181,28 @@ func TestTerminal(t *testing.T) {
 	}
 }
 
+func TestInitTerminal(t *testing.T) {
+	e := newEnv(t)
+	c := e.started(t, "tty3", testSpec("sh", "-c", "tty; read x; echo got=$x; exit 3"),
+		CreateOptions{Init: true, IO: IOOptions{Terminal: true}})
+	con := c.IO().Console
+	con.Write([]byte("yes\n"))
+	var out bytes.Buffer
+	done := make(chan struct{})
+	go func() { io.Copy(&out, con); close(done) }()
+	if st := c.Wait(); st.Code != 3 {
+		t.Fatalf("exit %+v", st)
+	}
+	con.SetReadDeadline(time.Now())
+	<-done
+	s := strings.ReplaceAll(out.String(), "\r", "")
+	for _, want := range []string{"/dev/pts/0\n", "got=yes\n"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("want %q in %q", want, s)
+		}
+	}
+}
+
 func TestExecTerminal(t *testing.T) {
 	e := newEnv(t)
 	c := e.started(t, "tty2", testSpec("sleep", "1000"), CreateOptions{})
