@@ -614,3 +614,34 @@ func TestLogsFollowStreams(t *testing.T) {
 		t.Errorf("after close: %q, %v", rest, err)
 	}
 }
+
+// TestAttachUnreadStdinEndsCleanly checks that a session whose backend
+// never read the client's input still ends with a clean EOF for the client
+// rather than a connection reset.
+func TestAttachUnreadStdinEndsCleanly(t *testing.T) {
+	written := make(chan struct{})
+	b := &fakeBackend{attach: func(ctx context.Context, _ string, o AttachOptions) error {
+		stdin, stdout, _, err := o.GetStreams(false)
+		if err != nil {
+			return err
+		}
+		defer stdin.Close()
+		<-written
+		_, err = io.WriteString(stdout, "output\n")
+		return err
+	}}
+	ts := startServer(t, b)
+	res, err := ts.client(t).ContainerAttach(context.Background(), "c1", client.ContainerAttachOptions{Stream: true, Stdin: true, Stdout: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	if _, err := res.Conn.Write(bytes.Repeat([]byte("unread input\n"), 4096)); err != nil {
+		t.Fatal(err)
+	}
+	close(written)
+	out, err := io.ReadAll(res.Reader)
+	if err != nil || string(out) != "output\n" {
+		t.Errorf("read %q, %v; want the output and a clean EOF", out, err)
+	}
+}

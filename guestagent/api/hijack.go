@@ -84,11 +84,28 @@ func (hc *hijackedConn) streams(multiplexed bool) (stdout, stderr io.Writer) {
 	return &frameWriter{w: cw, stream: streamStdout}, &frameWriter{w: cw, stream: streamStderr}
 }
 
-// close ends the session: the client first sees EOF on its read side
-// (CloseWrite), then the connection is closed.
+// lingerTimeout bounds how long a finished session waits for the client
+// to close its end.
+const lingerTimeout = 10 * time.Second
+
+// close ends the session: the client sees EOF on its read side
+// (CloseWrite); then what the client still sends is read and dropped
+// until it closes too, and only then is the connection closed. Closing a
+// socket with unread input makes the kernel report a reset to the peer
+// (ECONNRESET on unix sockets, RST on TCP), which would turn the client's
+// clean EOF into an error and can cost it the tail of the output.
 func (hc *hijackedConn) close() {
+	if hc.stdin != nil {
+		// From now on stdin reads EOF, and the backend's Close of it must
+		// not cut the drain below short.
+		hc.stdin.once.Do(func() { hc.stdin.closed.Store(true) })
+	}
 	if cw, ok := hc.conn.(interface{ CloseWrite() error }); ok {
+		hc.writeMu.Lock()
 		_ = cw.CloseWrite()
+		hc.writeMu.Unlock()
+		_ = hc.conn.SetReadDeadline(time.Now().Add(lingerTimeout))
+		_, _ = io.Copy(io.Discard, hc.conn)
 	}
 	_ = hc.conn.Close()
 	hc.release()
