@@ -503,6 +503,10 @@ func TestListFilters(t *testing.T) {
 		{"ancestor", api.ListOptions{All: true, Filters: api.Filters{"ancestor": {"ep"}}}, []string{"dd"}, ""},
 		{"before", api.ListOptions{All: true, Filters: api.Filters{"before": {"cc"}}}, []string{"bb", "aa"}, ""},
 		{"since", api.ListOptions{All: true, Filters: api.Filters{"since": {"bb"}}}, []string{"dd", "cc"}, ""},
+		{"network", api.ListOptions{All: true, Filters: api.Filters{"network": {"bridge"}}}, []string{"dd", "cc", "bb", "aa"}, ""},
+		{"network host", api.ListOptions{All: true, Filters: api.Filters{"network": {"host"}}}, nil, ""},
+		{"health none", api.ListOptions{Filters: api.Filters{"health": {"none"}}}, []string{"cc"}, ""},
+		{"publish", api.ListOptions{All: true, Filters: api.Filters{"publish": {"80"}}}, nil, ""},
 		{"bad key", api.ListOptions{Filters: api.Filters{"colour": {"x"}}}, nil, "invalid filter 'colour'"},
 		{"bad status", api.ListOptions{Filters: api.Filters{"status": {"sleepy"}}}, nil, "invalid filter 'status=sleepy'"},
 	}
@@ -521,7 +525,7 @@ func TestListFilters(t *testing.T) {
 		for _, s := range got {
 			names = append(names, strings.TrimPrefix(s.Names[0], "/"))
 		}
-		if !slices.Equal(names, tt.want) {
+		if !slices.Equal(names, tt.want) && (len(names) != 0 || len(tt.want) != 0) {
 			t.Errorf("%s: %v, want %v", tt.name, names, tt.want)
 		}
 	}

@@ -15,7 +15,8 @@ import (
 
 var psFilterKeys = map[string]bool{
 	"id": true, "name": true, "label": true, "status": true, "exited": true,
-	"ancestor": true, "before": true, "since": true,
+	"ancestor": true, "before": true, "since": true, "network": true, "volume": true,
+	"health": true, "expose": true, "publish": true, "is-task": true,
 }
 
 // psFilter is a validated docker ps filter set.
@@ -24,6 +25,8 @@ type psFilter struct {
 	nameRes                      []*regexp.Regexp
 	exited                       []int
 	ancestors                    []string // image IDs ("sha256:...") or names
+	networks, volumes, health    []string
+	expose, publish, isTask      []string
 	before, since                *time.Time
 	all                          bool
 }
@@ -64,6 +67,26 @@ func (e *Engine) parsePSFilters(f api.Filters) (*psFilter, error) {
 				if img, err := e.cfg.Images.Resolve(v); err == nil {
 					pf.ancestors = append(pf.ancestors, string(img.ID))
 				}
+			case "network":
+				pf.networks = append(pf.networks, v)
+			case "volume":
+				pf.volumes = append(pf.volumes, v)
+			case "health":
+				switch v {
+				case "starting", "healthy", "unhealthy", "none":
+				default:
+					return nil, invalid("Unrecognised filter value for health: %s", v)
+				}
+				pf.health = append(pf.health, v)
+			case "expose":
+				pf.expose = append(pf.expose, v)
+			case "publish":
+				pf.publish = append(pf.publish, v)
+			case "is-task":
+				if v != "true" && v != "false" {
+					return nil, invalid("invalid filter 'is-task=%s'", v)
+				}
+				pf.isTask = append(pf.isTask, v)
 			case "before", "since":
 				c, err := e.lookup(v)
 				if err != nil {
@@ -119,6 +142,28 @@ func (pf *psFilter) match(m *meta) bool {
 			return a == m.ImageID || a == m.Config.Image || strings.TrimPrefix(m.ImageID, "sha256:") == a ||
 				(len(a) >= 4 && strings.HasPrefix(strings.TrimPrefix(m.ImageID, "sha256:"), strings.TrimPrefix(a, "sha256:")))
 		}) &&
+		anyMatch(pf.networks, func(n string) bool { return string(m.HostConfig.NetworkMode) == n }) &&
+		anyMatch(pf.volumes, func(v string) bool {
+			for _, mp := range m.Mounts {
+				if mp.Source == v || mp.Destination == v {
+					return true
+				}
+			}
+			return false
+		}) &&
+		// No container has a health check running yet, so all are "none".
+		anyMatch(pf.health, func(h string) bool { return h == "none" }) &&
+		anyMatch(pf.expose, func(p string) bool {
+			for port := range m.Config.ExposedPorts {
+				if port.String() == p || port.String() == p+"/tcp" {
+					return true
+				}
+			}
+			return false
+		}) &&
+		// Nothing is published until networking exists.
+		anyMatch(pf.publish, func(string) bool { return false }) &&
+		anyMatch(pf.isTask, func(v string) bool { return v == "false" }) &&
 		(pf.before == nil || m.Created.Before(*pf.before)) &&
 		(pf.since == nil || m.Created.After(*pf.since))
 }
@@ -200,7 +245,7 @@ func summary(m *meta, t time.Time) container.Summary {
 func networks(m *meta) map[string]*network.EndpointSettings {
 	name := string(m.HostConfig.NetworkMode)
 	return map[string]*network.EndpointSettings{
-		name: {NetworkID: name},
+		name: {},
 	}
 }
 
