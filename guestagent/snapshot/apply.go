@@ -156,8 +156,8 @@ func CleanEntryPath(name string) (string, error) {
 // outside dir are refused with an EntryError naming the entry. Symlinks
 // themselves may point anywhere: they are created, never followed out.
 // Xattrs in the trusted.overlay namespace are dropped, since they would
-// steer overlayfs. Apply returns the total size of the regular files it
-// wrote.
+// steer overlayfs. Apply returns the layer's size as dockerd counts it:
+// the bytes of its regular files plus the length of its symlinks' targets.
 func Apply(dir string, r io.Reader, opts ApplyOptions) (int64, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
@@ -265,6 +265,7 @@ func (a *applier) entry(hdr *tar.Header, body io.Reader) error {
 		if err := a.root.Symlink(hdr.Linkname, rel); err != nil {
 			return fmt.Errorf("create symlink: %w", err)
 		}
+		a.size += int64(len(hdr.Linkname))
 	case tar.TypeLink:
 		target, err := CleanEntryPath(hdr.Linkname)
 		if err != nil || target == "" {

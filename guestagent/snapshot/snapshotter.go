@@ -475,8 +475,8 @@ func (s *Snapshotter) Usage(key string) (rw, lower int64, err error) {
 	return rw, lower, nil
 }
 
-// DiskUsage sums the sizes of the regular files under dir, counting hard
-// links once.
+// DiskUsage sums the sizes of the regular files and symlinks under dir,
+// counting hard links once.
 func DiskUsage(dir string) (int64, error) {
 	var total int64
 	seen := map[uint64]bool{}
@@ -487,7 +487,7 @@ func DiskUsage(dir string) (int64, error) {
 			}
 			return err
 		}
-		if !d.Type().IsRegular() {
+		if !d.Type().IsRegular() && d.Type()&fs.ModeSymlink == 0 {
 			return nil
 		}
 		fi, err := d.Info()
