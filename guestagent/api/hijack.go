@@ -34,8 +34,10 @@ type hijackedConn struct {
 // UPGRADED when the client asked for an upgrade, else a plain 200 with no
 // length: the body runs until the connection closes) and returns it.
 func (s *Server) hijack(w http.ResponseWriter, r *http.Request, multiplexed bool) (*hijackedConn, error) {
+	endSession := s.beginSession()
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
+		endSession()
 		return nil, fmt.Errorf("hijack connection for %s: %w", r.URL.Path, err)
 	}
 	contentType := types.MediaTypeRawStream
@@ -56,7 +58,8 @@ func (s *Server) hijack(w http.ResponseWriter, r *http.Request, multiplexed bool
 	_ = hdr.Write(&hb)
 	head = append(head, hb.Bytes()...)
 	head = append(head, "\r\n"...)
-	hc := &hijackedConn{conn: conn, release: s.trackHijacked(conn)}
+	untrack := s.trackConn(conn)
+	hc := &hijackedConn{conn: conn, release: func() { untrack(); endSession() }}
 	if _, err := conn.Write(head); err != nil {
 		hc.close()
 		return nil, fmt.Errorf("write response head for %s: %w", r.URL.Path, err)

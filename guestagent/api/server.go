@@ -59,9 +59,14 @@ type Server struct {
 	stopping chan struct{}
 	stopOnce sync.Once
 
-	mu       sync.Mutex
-	hijacked map[net.Conn]struct{}
-	sessions sync.WaitGroup
+	// mu guards the hijacked sessions: their number (counted from just
+	// before the hijack, while net/http still sees the request as active,
+	// so that Shutdown cannot miss one), their connections, and a channel
+	// closed whenever one ends.
+	mu           sync.Mutex
+	sessions     int
+	hijacked     map[net.Conn]struct{}
+	sessionEnded chan struct{}
 }
 
 // New returns a Server for cfg.
@@ -73,10 +78,11 @@ func New(cfg Config) *Server {
 		cfg.EngineVersion = "dev"
 	}
 	s := &Server{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		stopping: make(chan struct{}),
-		hijacked: map[net.Conn]struct{}{},
+		cfg:          cfg,
+		log:          cfg.Logger,
+		stopping:     make(chan struct{}),
+		hijacked:     map[net.Conn]struct{}{},
+		sessionEnded: make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -112,18 +118,10 @@ func (s *Server) Serve(l net.Listener) error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopOnce.Do(func() { close(s.stopping) })
 	err := s.httpSrv.Shutdown(ctx)
-	done := make(chan struct{})
-	go func() {
-		s.sessions.Wait()
-		close(done)
-	}()
 	if err == nil {
-		select {
-		case <-done:
+		if err = s.waitSessions(ctx); err == nil {
 			s.cancelBase()
 			return nil
-		case <-ctx.Done():
-			err = ctx.Err()
 		}
 	}
 	// Forced: cancel every request and cut the hijacked connections.
@@ -236,20 +234,50 @@ func splitVersion(path string) (version, rest string) {
 	return v, path[end+1:]
 }
 
-// trackHijacked records a hijacked connection until the returned func is
-// called, so that a forced Shutdown can close it.
-func (s *Server) trackHijacked(c net.Conn) func() {
-	s.sessions.Add(1)
+// beginSession counts a hijacked session about to start; the returned
+// func ends it and is safe to call more than once.
+func (s *Server) beginSession() (end func()) {
 	s.mu.Lock()
-	s.hijacked[c] = struct{}{}
+	s.sessions++
 	s.mu.Unlock()
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			s.mu.Lock()
-			delete(s.hijacked, c)
+			s.sessions--
+			close(s.sessionEnded)
+			s.sessionEnded = make(chan struct{})
 			s.mu.Unlock()
-			s.sessions.Done()
 		})
+	}
+}
+
+// trackConn records the connection of a session, for a forced Shutdown to
+// close; the returned func forgets it.
+func (s *Server) trackConn(c net.Conn) (untrack func()) {
+	s.mu.Lock()
+	s.hijacked[c] = struct{}{}
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		delete(s.hijacked, c)
+		s.mu.Unlock()
+	}
+}
+
+// waitSessions waits until no hijacked session is left or ctx ends.
+func (s *Server) waitSessions(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		n, ended := s.sessions, s.sessionEnded
+		s.mu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ended:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
+	"runtime"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -174,5 +177,59 @@ func TestForcedShutdownClosesHijacked(t *testing.T) {
 	}
 	if _, err := io.ReadAll(res.Reader); err != nil {
 		t.Errorf("client read after shutdown: %v, want EOF", err)
+	}
+}
+
+// TestGracefulShutdownWaitsForSessions checks that Shutdown returns only
+// after an attached session has ended, and that the client got all of it.
+func TestGracefulShutdownWaitsForSessions(t *testing.T) {
+	attached := make(chan struct{})
+	release := make(chan struct{})
+	var ended atomic.Bool
+	b := &fakeBackend{attach: func(ctx context.Context, _ string, o AttachOptions) error {
+		stdin, stdout, _, err := o.GetStreams(false)
+		if err != nil {
+			return err
+		}
+		defer stdin.Close()
+		close(attached)
+		<-release
+		io.WriteString(stdout, "last words\n")
+		ended.Store(true)
+		return nil
+	}}
+	ts := startServer(t, b)
+	res, err := ts.client(t).ContainerAttach(context.Background(), "c1", client.ContainerAttachOptions{Stream: true, Stdout: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-attached
+	shutdownErr := make(chan error, 1)
+	go func() { shutdownErr <- ts.srv.Shutdown(context.Background()) }()
+	// Once the listener is closed, Shutdown is under way.
+	for {
+		c, err := net.Dial("unix", ts.sock)
+		if err != nil {
+			break
+		}
+		c.Close()
+		runtime.Gosched()
+	}
+	select {
+	case err := <-shutdownErr:
+		t.Fatalf("Shutdown returned (%v) while a session was attached", err)
+	default:
+	}
+	close(release)
+	out, err := io.ReadAll(res.Reader)
+	res.Close()
+	if err != nil || string(out) != "last words\n" {
+		t.Errorf("client read %q, %v", out, err)
+	}
+	if err := <-shutdownErr; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if !ended.Load() {
+		t.Error("Shutdown returned before the session ended")
 	}
 }
