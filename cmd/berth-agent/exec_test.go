@@ -95,7 +95,7 @@ func TestExec(t *testing.T) {
 		if code != 4 {
 			t.Errorf("exec -it exit %d, want 4; output %q", code, out)
 		}
-		for _, want := range []string{"size 40 100", "/dev/pts/", "got hello"} {
+		for _, want := range []string{"size 40 100", "/dev/pts/", "got hello", "resized 30 80"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("exec -it output %q lacks %q", out, want)
 			}
@@ -111,7 +111,7 @@ func TestRunTTY(t *testing.T) {
 		if code != 3 {
 			t.Errorf("run -it exit %d, want 3; output %q", code, out)
 		}
-		for _, want := range []string{"size 40 100", "/dev/pts/0", "got hello"} {
+		for _, want := range []string{"size 40 100", "/dev/pts/0", "got hello", "resized 30 80"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("run -it output %q lacks %q", out, want)
 			}
@@ -131,13 +131,15 @@ func TestRunTTY(t *testing.T) {
 
 // ttyScript prints the terminal's size once the CLI has set it (it may
 // arrive just after the process starts), the tty's name, "ready", then
-// reads a line and echoes it back.
+// reads a line and echoes it back, then prints the size again once the
+// resize that runPTY made before typing reached it.
 const ttyScript = `i=0; while [ $i -lt 100 ]; do s=$(stty size 2>/dev/null); [ "$s" = "40 100" ] && break; i=$((i+1)); sleep 0.1; done; ` +
-	`echo "size $s"; tty; echo ready; read x; echo "got $x"`
+	`echo "size $s"; tty; echo ready; read x; echo "got $x"; ` +
+	`i=0; while [ $i -lt 100 ]; do s=$(stty size 2>/dev/null); [ "$s" = "30 80" ] && break; i=$((i+1)); sleep 0.1; done; echo "resized $s"`
 
 // runPTY runs the docker CLI on a 40x100 pseudo-terminal, waits for the
-// line "ready", types input and Enter, and returns everything printed and
-// the exit status.
+// line "ready", resizes the terminal to 30x80, types input and Enter, and
+// returns everything printed and the exit status.
 func runPTY(t *testing.T, e *engine, args []string, input string) (string, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
@@ -178,6 +180,10 @@ func runPTY(t *testing.T, e *engine, args []string, input string) (string, int) 
 	}()
 	select {
 	case <-ready:
+		// The CLI sees SIGWINCH and resizes the container's terminal.
+		if err := pty.Setsize(f, &pty.Winsize{Rows: 30, Cols: 80}); err != nil {
+			t.Errorf("resize pty: %v", err)
+		}
 		if _, err := f.Write([]byte(input + "\r")); err != nil {
 			t.Errorf("write to pty: %v", err)
 		}
