@@ -49,6 +49,9 @@ type loadTarget struct {
 	configDigest digest.Digest // expected, when the archive names it
 	layers       []layerSource
 	refs         []reference.Named
+	// repoDigest is the digest of the manifest (or index) the archive's
+	// index.json names the image by; with refs it gives name@digest.
+	repoDigest digest.Digest
 }
 
 // dockerManifestEntry is one entry of a docker-save manifest.json.
@@ -172,8 +175,8 @@ func platformMatches(p *ocispec.Platform) bool {
 // for this platform.
 func ociTargets(root *os.Root, ix *ocispec.Index) ([]loadTarget, error) {
 	var out []loadTarget
-	var walk func(desc ocispec.Descriptor, names []reference.Named, depth int) error
-	walk = func(desc ocispec.Descriptor, names []reference.Named, depth int) error {
+	var walk func(desc ocispec.Descriptor, names []reference.Named, repoDigest digest.Digest, depth int) error
+	walk = func(desc ocispec.Descriptor, names []reference.Named, repoDigest digest.Digest, depth int) error {
 		if depth > 4 {
 			return invalidf("OCI index nested too deeply")
 		}
@@ -208,7 +211,7 @@ func ociTargets(root *os.Root, ix *ocispec.Index) ([]loadTarget, error) {
 			if picked == nil {
 				return &notFoundError{ref: fmt.Sprintf("no manifest for linux/%s in the archive's image index %s", goruntime.GOARCH, desc.Digest)}
 			}
-			return walk(*picked, names, depth+1)
+			return walk(*picked, names, repoDigest, depth+1)
 		}
 		m, err := parseOCIManifest(b)
 		if err != nil {
@@ -218,7 +221,7 @@ func ociTargets(root *os.Root, ix *ocispec.Index) ([]loadTarget, error) {
 		if err != nil {
 			return err
 		}
-		t := loadTarget{configPath: cp, configDigest: m.Config.Digest, refs: names}
+		t := loadTarget{configPath: cp, configDigest: m.Config.Digest, refs: names, repoDigest: repoDigest}
 		for _, l := range m.Layers {
 			lp, err := blobPath(l.Digest)
 			if err != nil {
@@ -233,7 +236,7 @@ func ociTargets(root *os.Root, ix *ocispec.Index) ([]loadTarget, error) {
 		if !isIndexType(d.MediaType) && d.Platform != nil && !platformMatches(d.Platform) {
 			continue
 		}
-		if err := walk(d, ociNames(d), 0); err != nil {
+		if err := walk(d, ociNames(d), d.Digest, 0); err != nil {
 			return nil, err
 		}
 	}
@@ -393,7 +396,7 @@ func (s *Store) ImageLoad(ctx context.Context, in io.Reader, quiet bool, out io.
 		if err != nil {
 			return err
 		}
-		if err := s.nameLoaded(id, t.refs, quiet, enc); err != nil {
+		if err := s.nameLoaded(id, t.refs, t.repoDigest, quiet, enc); err != nil {
 			return err
 		}
 	}
@@ -505,7 +508,7 @@ func (s *Store) applyFile(root *os.Root, l layerSource, chain, parent, diffID di
 }
 
 // nameLoaded points refs at a loaded image and reports it.
-func (s *Store) nameLoaded(id digest.Digest, refs []reference.Named, quiet bool, enc *json.Encoder) error {
+func (s *Store) nameLoaded(id digest.Digest, refs []reference.Named, repoDigest digest.Digest, quiet bool, enc *json.Encoder) error {
 	s.mu.Lock()
 	next := s.ix.clone()
 	var msgs []string
@@ -516,6 +519,11 @@ func (s *Store) nameLoaded(id digest.Digest, refs []reference.Named, quiet bool,
 		}
 		next.Refs[key] = id
 		next.Images[id].LastTagTime = time.Now().UTC()
+		if repoDigest != "" {
+			if c, err := reference.WithDigest(reference.TrimNamed(ref), repoDigest); err == nil {
+				next.Refs[c.String()] = id
+			}
+		}
 		msgs = append(msgs, "Loaded image: "+reference.FamiliarString(ref)+"\n")
 	}
 	if len(refs) == 0 {

@@ -228,6 +228,17 @@ func TestLoadOCI(t *testing.T) {
 				if _, err := s.Resolve(r); err != nil {
 					t.Errorf("Resolve(%q): %v", r, err)
 				}
+				insp, err := s.ImageInspect(context.Background(), r)
+				if err != nil || (len(insp.RepoDigests) == 0) != (tt.name == "docker save v25+") {
+					t.Fatalf("inspect %s: RepoDigests %v, %v", r, insp.RepoDigests, err)
+				}
+				if len(insp.RepoDigests) == 0 {
+					continue // manifest.json names images by tag only
+				}
+				// name@digest finds it too.
+				if got, err := s.Resolve(insp.RepoDigests[0]); err != nil || got.ID.String() != insp.ID {
+					t.Errorf("Resolve(%q) = %v, %v", insp.RepoDigests[0], got, err)
+				}
 			}
 		})
 	}
