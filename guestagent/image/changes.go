@@ -142,7 +142,7 @@ func applyChange(cfg *dockerspec.DockerOCIImageConfig, line string) error {
 		}
 		cfg.OnBuild = append(cfg.OnBuild, rest)
 	default:
-		return fmt.Errorf("%s is not a valid change command", word)
+		return fmt.Errorf("%s is not a valid change command", strings.ToLower(word))
 	}
 	return nil
 }
