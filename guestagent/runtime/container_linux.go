@@ -9,11 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
 	"strings"
 	"sync"
 	"syscall"
 
+	"github.com/berthdesktop/berth/guestagent/runtime/seccomp"
 	"github.com/creack/pty"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -28,6 +30,7 @@ type Container struct {
 	spec     *specs.Spec
 	stateDir string
 	cgroup   string // "" without cgroups
+	filter   []byte // compiled seccomp program, nil for none
 	cmd      *exec.Cmd
 	sync     *os.File
 	io       *ProcessIO
@@ -283,7 +286,17 @@ func (r *Runtime) Create(id string, spec *specs.Spec, opts CreateOptions) (_ *Co
 	if err != nil {
 		return nil, fmt.Errorf("runtime: %w", err)
 	}
-	cfg := &initConfig{Mode: modeCreate, Spec: spec, Rootfs: opts.Rootfs, RootfsDir: rootfsDir, Init: opts.Init}
+	// The init gets the compiled filter, not the profile.
+	childSpec := *spec
+	if spec.Linux != nil && spec.Linux.Seccomp != nil {
+		if c.filter, err = r.compileSeccomp(spec.Linux.Seccomp); err != nil {
+			return nil, fmt.Errorf("runtime: %w", err)
+		}
+		l := *spec.Linux
+		l.Seccomp = nil
+		childSpec.Linux = &l
+	}
+	cfg := &initConfig{Mode: modeCreate, Spec: &childSpec, Rootfs: opts.Rootfs, RootfsDir: rootfsDir, Init: opts.Init, Filter: c.filter}
 	ch, err := startChild(cfg, pio, flags, cgfd, true)
 	if err != nil {
 		pio.closeAll()
@@ -314,6 +327,30 @@ func (r *Runtime) Create(id string, spec *specs.Spec, opts CreateOptions) (_ *Co
 	}
 	c.cmd, c.sync, c.io, c.console = ch.cmd, ch.sync, &pio.parent, pio.parent.Console
 	return c, nil
+}
+
+// compileSeccomp compiles a profile for this machine, once per distinct
+// profile: containers mostly share the default one.
+func (r *Runtime) compileSeccomp(p *specs.LinuxSeccomp) ([]byte, error) {
+	key, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode seccomp profile: %w", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if f, ok := r.filters[string(key)]; ok {
+		return f, nil
+	}
+	prog, err := seccomp.Compile(p, goruntime.GOARCH)
+	if err != nil {
+		return nil, err
+	}
+	f := encodeFilter(prog)
+	if r.filters == nil || len(r.filters) >= 64 {
+		r.filters = map[string][]byte{}
+	}
+	r.filters[string(key)] = f
+	return f, nil
 }
 
 // cleanup undoes a failed Create.

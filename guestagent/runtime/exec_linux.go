@@ -65,7 +65,7 @@ func execInit(cfg *initConfig, syncFile *os.File) error {
 	if err := unix.Chdir("/"); err != nil {
 		return fmt.Errorf("chdir /: %w", err)
 	}
-	pr, err := prepareProcess(p, cfg.Seccomp)
+	pr, err := prepareProcess(p, cfg.Filter)
 	if err != nil {
 		return err
 	}
@@ -151,15 +151,11 @@ func (c *Container) Exec(p *specs.Process, o IOOptions) (*Process, error) {
 		defer unix.Close(fd)
 		cgfd = fd
 	}
-	var sc *specs.LinuxSeccomp
-	if c.spec.Linux != nil {
-		sc = c.spec.Linux.Seccomp
-	}
 	pio, err := newProcessIO(o)
 	if err != nil {
 		return nil, fmt.Errorf("runtime: %w", err)
 	}
-	cfg := &initConfig{Mode: modeExec, Process: p, InitPid: c.Pid(), Seccomp: sc, Terminal: o.Terminal}
+	cfg := &initConfig{Mode: modeExec, Process: p, InitPid: c.Pid(), Filter: c.filter, Terminal: o.Terminal}
 	// The helper is registered before it can show up in the cgroup.
 	c.mu.Lock()
 	ch, err := startChild(cfg, pio, 0, cgfd, false)

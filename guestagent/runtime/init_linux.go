@@ -153,7 +153,7 @@ func containerInit(cfg *initConfig, syncFile *os.File) error {
 			return fmt.Errorf("setdomainname %q: %w", spec.Domainname, err)
 		}
 	}
-	pr, err := prepareProcess(spec.Process, spec.Linux.Seccomp)
+	pr, err := prepareProcess(spec.Process, cfg.Filter)
 	if err != nil {
 		return err
 	}
@@ -226,8 +226,8 @@ type prepared struct {
 }
 
 // prepareProcess resolves user, cwd, command and limits of p against the
-// current root (the container's) and compiles its seccomp filter.
-func prepareProcess(p *specs.Process, sc *specs.LinuxSeccomp) (*prepared, error) {
+// current root (the container's) and decodes its seccomp filter.
+func prepareProcess(p *specs.Process, filter []byte) (*prepared, error) {
 	if len(p.Args) == 0 {
 		return nil, errors.New("no command specified")
 	}
@@ -274,9 +274,8 @@ func prepareProcess(p *specs.Process, sc *specs.LinuxSeccomp) (*prepared, error)
 		}
 	}
 	pr := &prepared{path: path, env: env, user: u, caps: p.Capabilities, nnp: p.NoNewPrivileges, process: p}
-	if sc != nil {
-		pr.filter, err = seccomp.Compile(sc, goruntime.GOARCH)
-		if err != nil {
+	if len(filter) > 0 {
+		if pr.filter, err = decodeFilter(filter); err != nil {
 			return nil, err
 		}
 	}

@@ -1,11 +1,13 @@
 package runtime
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/net/bpf"
 )
 
 // The runtime re-executes the agent binary as InitCommand once per
@@ -35,6 +37,10 @@ const (
 type initConfig struct {
 	Mode string `json:"mode"`
 
+	// Filter is the compiled seccomp program (8 bytes per instruction,
+	// little endian), empty for none; the spec's own profile is not sent.
+	Filter []byte `json:"filter,omitempty"`
+
 	// create
 	Spec      *specs.Spec   `json:"spec,omitempty"`
 	Rootfs    []RootfsMount `json:"rootfs,omitempty"`
@@ -42,11 +48,10 @@ type initConfig struct {
 	Init      bool          `json:"init,omitempty"`
 
 	// exec
-	Process  *specs.Process      `json:"process,omitempty"`
-	InitPid  int                 `json:"initPid,omitempty"`
-	Seccomp  *specs.LinuxSeccomp `json:"seccomp,omitempty"`
-	Joins    []string            `json:"joins,omitempty"` // namespace names under /proc/PID/ns
-	Terminal bool                `json:"terminal,omitempty"`
+	Process  *specs.Process `json:"process,omitempty"`
+	InitPid  int            `json:"initPid,omitempty"`
+	Joins    []string       `json:"joins,omitempty"` // namespace names under /proc/PID/ns
+	Terminal bool           `json:"terminal,omitempty"`
 }
 
 // syncMsg is one line the child writes on fd 4.
@@ -77,4 +82,30 @@ func readMsg(d *json.Decoder) (syncMsg, error) {
 		return m, fmt.Errorf("read sync message: %w", err)
 	}
 	return m, nil
+}
+
+// encodeFilter packs a program as struct sock_filter array bytes.
+func encodeFilter(prog []bpf.RawInstruction) []byte {
+	b := make([]byte, 8*len(prog))
+	for i, in := range prog {
+		binary.LittleEndian.PutUint16(b[8*i:], in.Op)
+		b[8*i+2], b[8*i+3] = in.Jt, in.Jf
+		binary.LittleEndian.PutUint32(b[8*i+4:], in.K)
+	}
+	return b
+}
+
+// decodeFilter undoes encodeFilter.
+func decodeFilter(b []byte) ([]bpf.RawInstruction, error) {
+	if len(b)%8 != 0 {
+		return nil, fmt.Errorf("seccomp program of %d bytes is not whole instructions", len(b))
+	}
+	prog := make([]bpf.RawInstruction, len(b)/8)
+	for i := range prog {
+		prog[i] = bpf.RawInstruction{
+			Op: binary.LittleEndian.Uint16(b[8*i:]), Jt: b[8*i+2], Jf: b[8*i+3],
+			K: binary.LittleEndian.Uint32(b[8*i+4:]),
+		}
+	}
+	return prog, nil
 }

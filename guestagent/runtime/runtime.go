@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -67,6 +68,9 @@ type ExitStatus struct {
 // Runtime creates containers.
 type Runtime struct {
 	cfg Config
+
+	mu      sync.Mutex
+	filters map[string][]byte // compiled seccomp programs by profile
 }
 
 // New returns a Runtime; StateDir is created when missing.

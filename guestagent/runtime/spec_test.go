@@ -160,3 +160,25 @@ func TestLookPath(t *testing.T) {
 		}
 	}
 }
+
+func TestFilterEncoding(t *testing.T) {
+	r := &Runtime{}
+	b, err := r.compileSeccomp(DefaultSpec().Linux.Seccomp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, err := decodeFilter(b)
+	if err != nil || len(prog) != len(b)/8 || len(prog) == 0 {
+		t.Fatalf("decode: %d instructions, %v", len(prog), err)
+	}
+	if string(encodeFilter(prog)) != string(b) {
+		t.Fatal("encoding does not round-trip")
+	}
+	if _, err := decodeFilter(b[:7]); err == nil {
+		t.Fatal("a partial instruction decoded")
+	}
+	again, _ := r.compileSeccomp(DefaultSpec().Linux.Seccomp)
+	if &again[0] != &b[0] {
+		t.Fatal("the same profile was compiled twice")
+	}
+}

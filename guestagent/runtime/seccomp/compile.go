@@ -2,6 +2,7 @@ package seccomp
 
 import (
 	"fmt"
+	"sort"
 
 	"github.com/elastic/go-seccomp-bpf/arch"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -283,27 +284,42 @@ func Compile(s *specs.LinuxSeccomp, goarch string) ([]bpf.RawInstruction, error)
 				bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: x32SyscallBit, SkipTrue: 0, SkipFalse: 1},
 				bpf.RetConstant{Val: x32Ret})
 		}
+		// Rules with argument conditions are checked one by one, in
+		// order; the unconditional ones go into a binary search tree over
+		// the syscall number. The first rule that names a number decides
+		// for it, as when every rule is checked in order.
+		decided := map[uint32]bool{}
+		var uncond []treeEntry
 		for _, sc := range s.Syscalls {
 			ret, err := actionValue(sc.Action, sc.ErrnoRet, defErrno)
 			if err != nil {
 				return nil, fmt.Errorf("seccomp: syscalls %v: %w", sc.Names, err)
 			}
-			if ret == defRet && len(sc.Args) == 0 {
-				continue
-			}
 			for _, name := range sc.Names {
-				num, ok := sec.info.SyscallNames[name]
+				n, ok := sec.info.SyscallNames[name]
 				if !ok {
 					continue
 				}
-				insns, err := ruleBlock(uint32(num), sc.Args, ret)
+				num := uint32(n)
+				if decided[num] {
+					continue
+				}
+				if len(sc.Args) == 0 {
+					decided[num] = true
+					if ret != defRet {
+						uncond = append(uncond, treeEntry{num, ret})
+					}
+					continue
+				}
+				insns, err := ruleBlock(num, sc.Args, ret)
 				if err != nil {
 					return nil, fmt.Errorf("seccomp: %s: %w", name, err)
 				}
 				body = append(body, insns...)
 			}
 		}
-		body = append(body, bpf.RetConstant{Val: defRet})
+		sort.Slice(uncond, func(i, j int) bool { return uncond[i].nr < uncond[j].nr })
+		body = append(body, searchTree(uncond, defRet)...)
 		// if arch == this: run body; else jump over it.
 		prog = append(prog,
 			bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(sec.info.ID), SkipTrue: 1},
@@ -319,4 +335,36 @@ func Compile(s *specs.LinuxSeccomp, goarch string) ([]bpf.RawInstruction, error)
 		return nil, fmt.Errorf("seccomp: assemble: %w", err)
 	}
 	return raw, nil
+}
+
+// treeEntry is a syscall number and what the filter returns for it.
+type treeEntry struct {
+	nr  uint32
+	ret uint32
+}
+
+// searchTree returns a binary search over es (sorted by number), with the
+// syscall number in A, that returns each entry's value and def for any
+// other number: O(log n) comparisons per call instead of one per rule.
+func searchTree(es []treeEntry, def uint32) []bpf.Instruction {
+	if len(es) <= 4 {
+		var out []bpf.Instruction
+		for _, e := range es {
+			out = append(out,
+				bpf.JumpIf{Cond: bpf.JumpEqual, Val: e.nr, SkipTrue: 0, SkipFalse: 1},
+				bpf.RetConstant{Val: e.ret})
+		}
+		return append(out, bpf.RetConstant{Val: def})
+	}
+	mid := len(es) / 2
+	left := searchTree(es[:mid], def)
+	right := searchTree(es[mid:], def)
+	// A >= es[mid].nr: the unconditional jump (32-bit offset) to the right
+	// half; otherwise skip it into the left half.
+	out := []bpf.Instruction{
+		bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: es[mid].nr, SkipTrue: 0, SkipFalse: 1},
+		bpf.Jump{Skip: uint32(len(left))},
+	}
+	out = append(out, left...)
+	return append(out, right...)
 }
