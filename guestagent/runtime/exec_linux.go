@@ -65,7 +65,7 @@ func execInit(cfg *initConfig, syncFile *os.File) error {
 	if err := unix.Chdir("/"); err != nil {
 		return fmt.Errorf("chdir /: %w", err)
 	}
-	pr, err := prepareProcess(p, cfg.Filter)
+	pr, err := prepareProcess(p, cfg.Filter, false)
 	if err != nil {
 		return err
 	}
@@ -141,6 +141,12 @@ func (c *Container) Exec(p *specs.Process, o IOOptions) (*Process, error) {
 	}
 	if c.exited() {
 		return nil, fmt.Errorf("runtime: container %s is not running", c.id)
+	}
+	if f, ok := c.r.cfg.Cgroups.(interface{ Frozen(string) (bool, error) }); ok && c.cgroup != "" {
+		// The helper would freeze on arrival in the cgroup.
+		if frozen, err := f.Frozen(c.id); err == nil && frozen {
+			return nil, fmt.Errorf("runtime: container %s is paused", c.id)
+		}
 	}
 	cgfd := -1
 	if c.cgroup != "" {

@@ -90,6 +90,10 @@ func TestExecErrorsAndStatus(t *testing.T) {
 	if err == nil || err.Error() != `exec: "nosuch": executable file not found in $PATH` {
 		t.Errorf("exec nosuch: %v", err)
 	}
+	_, err = c.Exec(&specs.Process{Args: []string{"true"}, Cwd: "/nonexistent"}, IOOptions{})
+	if err == nil || !strings.Contains(err.Error(), "no such file or directory") {
+		t.Errorf("exec in a missing cwd: %v", err)
+	}
 	p, err := c.Exec(&specs.Process{Args: []string{"sh", "-c", "exit 7"}, Cwd: "/"}, IOOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -138,6 +142,9 @@ func TestPause(t *testing.T) {
 	stat, _ := os.ReadFile("/proc/" + strconv.Itoa(c.Pid()) + "/stat")
 	if f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:])); len(f) == 0 || (f[0] != "S" && f[0] != "D") {
 		t.Errorf("frozen init in state %v", f)
+	}
+	if _, err := c.Exec(&specs.Process{Args: []string{"true"}, Cwd: "/"}, IOOptions{}); err == nil || !strings.Contains(err.Error(), "paused") {
+		t.Errorf("exec in a paused container: %v", err)
 	}
 	if err := c.Resume(); err != nil {
 		t.Fatal(err)

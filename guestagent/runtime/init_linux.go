@@ -153,7 +153,7 @@ func containerInit(cfg *initConfig, syncFile *os.File) error {
 			return fmt.Errorf("setdomainname %q: %w", spec.Domainname, err)
 		}
 	}
-	pr, err := prepareProcess(spec.Process, cfg.Filter)
+	pr, err := prepareProcess(spec.Process, cfg.Filter, true)
 	if err != nil {
 		return err
 	}
@@ -226,8 +226,10 @@ type prepared struct {
 }
 
 // prepareProcess resolves user, cwd, command and limits of p against the
-// current root (the container's) and decodes its seccomp filter.
-func prepareProcess(p *specs.Process, filter []byte) (*prepared, error) {
+// current root (the container's) and decodes its seccomp filter. A missing
+// cwd is created for a container's process (as runc does) but is an error
+// for an exec.
+func prepareProcess(p *specs.Process, filter []byte, createCwd bool) (*prepared, error) {
 	if len(p.Args) == 0 {
 		return nil, errors.New("no command specified")
 	}
@@ -249,8 +251,10 @@ func prepareProcess(p *specs.Process, filter []byte) (*prepared, error) {
 	if cwd == "" {
 		cwd = "/"
 	}
-	if err := os.MkdirAll(cwd, 0o755); err != nil {
-		return nil, fmt.Errorf("create cwd %q: %w", cwd, err)
+	if createCwd {
+		if err := os.MkdirAll(cwd, 0o755); err != nil {
+			return nil, fmt.Errorf("create cwd %q: %w", cwd, err)
+		}
 	}
 	if err := unix.Chdir(cwd); err != nil {
 		return nil, fmt.Errorf("chdir to cwd (%q) set in config.json failed: %w", cwd, err)
