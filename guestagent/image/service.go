@@ -382,9 +382,10 @@ func (s *Store) ImageDelete(ctx context.Context, name string, force, noPrune boo
 		if len(next.refsOf(id)) > 0 {
 			return records, s.commitIndex(next)
 		}
-		// The last name went: the image goes too, unless containers
-		// use it (then it stays, dangling).
-		if len(users) > 0 {
+		// The last name went: the image goes too, unless a running
+		// container (or, unforced, any container) uses it; then it
+		// stays, dangling.
+		if firstRunning(users) != nil || (!force && len(users) > 0) {
 			return records, s.commitIndex(next)
 		}
 	} else {

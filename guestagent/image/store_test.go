@@ -481,9 +481,11 @@ func TestDeleteRules(t *testing.T) {
 		{"stopped container", []string{"x:1"}, []ContainerUse{{ID: "0123456789abcdef0123"}}, []step{
 			{ref: "x:1", wantErr: `conflict: unable to remove repository reference "x:1" (must force) - container 0123456789ab is using its referenced image SHORT`, wantCode: "conflict"},
 			{ref: "SHORT", wantErr: "conflict: unable to delete SHORT (must be forced) - image is being used by stopped container 0123456789ab", wantCode: "conflict"},
-			{ref: "x:1", force: true, want: []string{"Untagged:x:1"}},
+			{ref: "x:1", force: true, want: []string{"Untagged:x:1", "Deleted:ID"}},
 		}},
 		{"running container", []string{"x:1"}, []ContainerUse{{ID: "fedcba9876543210", Running: true}}, []step{
+			{ref: "SHORT", force: true, wantErr: "conflict: unable to delete SHORT (cannot be forced) - image is being used by running container fedcba987654", wantCode: "conflict"},
+			{ref: "x:1", force: true, want: []string{"Untagged:x:1"}},
 			{ref: "SHORT", force: true, wantErr: "conflict: unable to delete SHORT (cannot be forced) - image is being used by running container fedcba987654", wantCode: "conflict"},
 		}},
 		{"missing", []string{"x:1"}, nil, []step{
@@ -671,5 +673,38 @@ func TestResolveErrors(t *testing.T) {
 		if (tt.code == "notfound" && !errors.As(err, &nf)) || (tt.code == "invalid" && !errors.As(err, &inv)) {
 			t.Errorf("Resolve(%q) error %T lacks %s", tt.ref, err, tt.code)
 		}
+	}
+}
+
+func TestForcedRemovalKeepsContainerLayers(t *testing.T) {
+	requireRoot(t)
+	layer := tarOf(t, tfile{name: "f", body: "f"})
+	s := openStore(t)
+	load(t, s, legacySave(t, testImage{tags: []string{"x:1"}, layers: [][]byte{layer}}), true)
+	img, _ := s.Resolve("x:1")
+	if _, err := s.PrepareRootfs("ctr", img.ID); err != nil {
+		t.Fatal(err)
+	}
+	s.SetUsage(func(id digest.Digest) []string {
+		if id == img.ID {
+			return []string{"ctr"}
+		}
+		return nil
+	})
+	got, err := s.ImageDelete(context.Background(), "x:1", true, false)
+	if err != nil || len(got) != 2 || got[1].Deleted != img.ID.String() {
+		t.Fatalf("rmi -f = %+v, %v", got, err)
+	}
+	if !s.snap.HasLayer(digest.FromBytes(layer)) {
+		t.Fatal("the container's layer went with its image")
+	}
+	if _, err := s.RootfsMounts("ctr"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RemoveRootfs("ctr"); err != nil {
+		t.Fatal(err)
+	}
+	if s.snap.HasLayer(digest.FromBytes(layer)) {
+		t.Fatal("the layer outlived its last user")
 	}
 }
