@@ -3,6 +3,9 @@ package image
 import (
 	"os/exec"
 	"syscall"
+	"testing"
+
+	digest "github.com/opencontainers/go-digest"
 )
 
 // chrootRun runs a command chrooted into root.
@@ -12,4 +15,13 @@ func chrootRun(root string, argv ...string) ([]byte, error) {
 	cmd.Dir = "/"
 	cmd.Env = []string{"PATH=/bin"}
 	return cmd.CombinedOutput()
+}
+
+func mustDigest(t testing.TB, s string) digest.Digest {
+	t.Helper()
+	d, err := digest.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
