@@ -126,14 +126,19 @@ func Build(ctx context.Context, cfg Config) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	var list strings.Builder
 	for _, mod := range mods {
-		if err := a.Add(Entry{Path: mod, Mode: modeFile | 0o644, Source: filepath.Join(root, mod)}); err != nil {
+		if err := a.Add(Entry{Path: mod.Path, Mode: modeFile | 0o644, Source: filepath.Join(root, mod.Path)}); err != nil {
 			return nil, err
 		}
-		m.Modules = append(m.Modules, "/"+mod)
+		m.Modules = append(m.Modules, "/"+mod.Path)
+		list.WriteString("/" + mod.Path + ":")
+		for _, d := range mod.Deps {
+			list.WriteString(" /" + d)
+		}
+		list.WriteString("\n")
 	}
-	if err := a.Add(Entry{Path: "etc/berth/modules.load", Mode: modeFile | 0o644,
-		Data: []byte(strings.Join(m.Modules, "\n") + "\n")}); err != nil {
+	if err := a.Add(Entry{Path: "etc/berth/modules.load", Mode: modeFile | 0o644, Data: []byte(list.String())}); err != nil {
 		return nil, err
 	}
 	// mke2fs and resize2fs with their libraries and configuration.
@@ -225,32 +230,55 @@ func addHostFile(a *Archive, root, rel string) error {
 	return a.Add(Entry{Path: rel, Mode: modeFile | perm, Source: full})
 }
 
+// moduleDep is one module file to load and the module files (root-relative)
+// that must be loaded before it: its dependencies and soft dependencies.
+type moduleDep struct {
+	Path string
+	Deps []string
+}
+
 // orderedModules runs depmod on the extracted kernel and returns the module
-// files (root-relative) for want, each after its dependencies and soft
-// dependencies, without repeats.
-func orderedModules(ctx context.Context, root, kver string, want []string) ([]string, error) {
+// files for want and everything they need, each after what it needs,
+// without repeats.
+func orderedModules(ctx context.Context, root, kver string, want []string) ([]moduleDep, error) {
 	if _, err := run(ctx, "", "depmod", "-b", root, kver); err != nil {
 		return nil, err
 	}
-	var out []string
-	seen := map[string]bool{}
-	for _, mod := range want {
+	showDepends := func(mod string) ([]string, error) {
 		text, err := run(ctx, "", "modprobe", "-d", root, "-S", kver, "--show-depends", mod)
 		if err != nil {
-			if strings.Contains(err.Error(), "not found") {
-				continue
-			}
 			return nil, err
 		}
 		paths, err := ParseShowDepends(string(text), root)
 		if err != nil {
 			return nil, fmt.Errorf("module %s: %w", mod, err)
 		}
-		for _, p := range paths {
-			if !seen[p] {
-				seen[p] = true
-				out = append(out, p)
+		return paths, nil
+	}
+	var out []moduleDep
+	seen := map[string]bool{}
+	for _, mod := range want {
+		paths, err := showDepends(mod)
+		if err != nil {
+			if strings.Contains(err.Error(), "not found") {
+				continue // absent from this kernel, or built in
 			}
+			return nil, err
+		}
+		for _, p := range paths {
+			if seen[p] {
+				continue
+			}
+			seen[p] = true
+			// What this module itself needs is what modprobe lists before it.
+			own, err := showDepends(strings.TrimSuffix(path.Base(p), ".ko"))
+			if err != nil {
+				return nil, err
+			}
+			if len(own) == 0 || own[len(own)-1] != p {
+				return nil, fmt.Errorf("module %s: modprobe lists %v", p, own)
+			}
+			out = append(out, moduleDep{Path: p, Deps: own[:len(own)-1]})
 		}
 	}
 	return out, nil

@@ -1,0 +1,121 @@
+package pid1
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"sync"
+	"testing"
+)
+
+func TestParseModuleList(t *testing.T) {
+	tests := []struct {
+		name    string
+		text    string
+		want    []Module
+		wantErr bool
+	}{
+		{"deps before", "/m/a.ko:\n/m/b.ko: /m/a.ko\n\n# comment\n/m/c.ko: /m/a.ko /m/b.ko\n",
+			[]Module{{"/m/a.ko", nil}, {"/m/b.ko", []string{"/m/a.ko"}}, {"/m/c.ko", []string{"/m/a.ko", "/m/b.ko"}}}, false},
+		{"no colon", "/m/a.ko\n", []Module{{"/m/a.ko", nil}}, false},
+		{"dep after", "/m/b.ko: /m/a.ko\n/m/a.ko:\n", nil, true},
+		{"self dep", "/m/a.ko: /m/a.ko\n", nil, true},
+		{"repeat", "/m/a.ko:\n/m/a.ko:\n", nil, true},
+		{"relative", "m/a.ko:\n", nil, true},
+		{"unclean", "/m/../a.ko:\n", nil, true},
+		{"empty", "", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseModuleList(tt.text)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v", err)
+			}
+			if err != nil && !errors.Is(err, ErrBadModuleList) {
+				t.Fatalf("err %v is not ErrBadModuleList", err)
+			}
+			if !tt.wantErr && !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzParseModuleList(f *testing.F) {
+	f.Add("/m/a.ko:\n/m/b.ko: /m/a.ko\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		mods, err := ParseModuleList(text)
+		if err != nil {
+			return
+		}
+		pos := map[string]int{}
+		for i, m := range mods {
+			for _, d := range m.Deps {
+				if j, ok := pos[d]; !ok || j >= i {
+					t.Fatalf("%s needs %s, not before it", m.Path, d)
+				}
+			}
+			pos[m.Path] = i
+		}
+	})
+}
+
+// TestLoadInOrder checks every module loads after its dependencies, that a
+// failure skips what needs it, and that no more than the worker count run
+// at once.
+func TestLoadInOrder(t *testing.T) {
+	mods := []Module{
+		{"/a", nil}, {"/b", []string{"/a"}}, {"/c", nil}, {"/d", []string{"/b", "/c"}},
+		{"/bad", nil}, {"/needsbad", []string{"/bad"}}, {"/e", nil}, {"/f", nil},
+	}
+	for _, workers := range []int{1, 2, 4} {
+		t.Run(fmt.Sprint(workers), func(t *testing.T) {
+			var mu sync.Mutex
+			loaded := map[string]bool{}
+			running, peak := 0, 0
+			load := func(p string) error {
+				mu.Lock()
+				running++
+				peak = max(peak, running)
+				for _, m := range mods {
+					if m.Path == p {
+						for _, d := range m.Deps {
+							if !loaded[d] {
+								t.Errorf("%s loaded before its dependency %s", p, d)
+							}
+						}
+					}
+				}
+				mu.Unlock()
+				defer func() {
+					mu.Lock()
+					running--
+					mu.Unlock()
+				}()
+				if p == "/bad" {
+					return errors.New("no such symbol")
+				}
+				mu.Lock()
+				loaded[p] = true
+				mu.Unlock()
+				return nil
+			}
+			err := loadInOrder(slog.New(slog.DiscardHandler), mods, workers, load)
+			if err == nil {
+				t.Fatal("a failed module went unreported")
+			}
+			if loaded["/needsbad"] {
+				t.Error("a module whose dependency failed was loaded")
+			}
+			for _, p := range []string{"/a", "/b", "/c", "/d", "/e", "/f"} {
+				if !loaded[p] {
+					t.Errorf("%s not loaded", p)
+				}
+			}
+			if peak > workers {
+				t.Errorf("%d loads at once with %d workers", peak, workers)
+			}
+		})
+	}
+}
