@@ -89,6 +89,23 @@ func Open(root string) (*Snapshotter, error) {
 			return nil, fmt.Errorf("snapshot: clear unfinished %s: %w", e.Name(), err)
 		}
 	}
+	// Every layer needs its link (for lowerdir options).
+	layers, err := s.Layers()
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range layers {
+		info, err := s.Layer(id)
+		if err != nil || !linkPattern.MatchString(info.Link) {
+			continue
+		}
+		p := filepath.Join(root, "l", info.Link)
+		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+			if err := os.Symlink(filepath.Join("..", "layers", id.Encoded(), "fs"), p); err != nil {
+				return nil, fmt.Errorf("snapshot: restore link of layer %s: %w", id, err)
+			}
+		}
+	}
 	// Links whose layer never made it into place (or was removed) dangle.
 	links, err := os.ReadDir(filepath.Join(root, "l"))
 	if err != nil {
@@ -112,6 +129,8 @@ func (s *Snapshotter) layerDir(chainID digest.Digest) (string, error) {
 	}
 	return filepath.Join(s.root, "layers", chainID.Encoded()), nil
 }
+
+var linkPattern = regexp.MustCompile(`^[A-Z2-7]{1,16}$`)
 
 var keyPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 
@@ -245,14 +264,16 @@ func (s *Snapshotter) apply(parent digest.Digest, r io.Reader, opts ApplyOptions
 	if err := os.Symlink(filepath.Join("..", "layers", chainID.Encoded(), "fs"), linkPath); err != nil {
 		return LayerInfo{}, fmt.Errorf("snapshot: link layer %s: %w", chainID, err)
 	}
+	// The link is durable before the layer becomes visible.
+	if err := syncDir(filepath.Join(s.root, "l")); err != nil {
+		os.Remove(linkPath)
+		return LayerInfo{}, err
+	}
 	if err := os.Rename(tmp, final); err != nil {
 		os.Remove(linkPath)
 		return LayerInfo{}, fmt.Errorf("snapshot: commit layer %s: %w", chainID, err)
 	}
 	if err := syncDir(filepath.Join(s.root, "layers")); err != nil {
-		return LayerInfo{}, err
-	}
-	if err := syncDir(filepath.Join(s.root, "l")); err != nil {
 		return LayerInfo{}, err
 	}
 	return info, nil

@@ -147,8 +147,14 @@ func TestOpenDropsUnfinishedWork(t *testing.T) {
 	os.MkdirAll(filepath.Join(root, "tmp", "layer-123", "fs"), 0o755)
 	os.Symlink("../layers/nothere/fs", filepath.Join(root, "l", "DANGLING"))
 	id := commit(t, s, "", makeTar(t, file("a", "x")))
+	// A crash may also lose a layer's link.
+	info, _ := s.Layer(id)
+	os.Remove(filepath.Join(root, "l", info.Link))
 	if _, err := Open(root); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "l", info.Link, "a")); err != nil {
+		t.Fatalf("lost link not restored: %v", err)
 	}
 	if left, _ := os.ReadDir(filepath.Join(root, "tmp")); len(left) != 0 {
 		t.Fatalf("tmp not cleared: %v", left)
