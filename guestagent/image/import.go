@@ -15,6 +15,7 @@ import (
 	"github.com/berthdesktop/berth/guestagent/snapshot"
 	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/jsonstream"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -98,6 +99,12 @@ func (s *Store) ImageImport(ctx context.Context, in io.Reader, opts api.ImportOp
 		next.Images[id].LastTagTime = now
 	}
 	err = s.commitIndex(next)
+	if err == nil {
+		s.emit(events.ActionImport, id, id.String())
+		if named != nil {
+			s.emit(events.ActionTag, id, reference.FamiliarString(named))
+		}
+	}
 	s.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("import: %w", err)

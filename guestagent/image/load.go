@@ -20,6 +20,7 @@ import (
 	"github.com/berthdesktop/berth/guestagent/snapshot"
 	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/jsonstream"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -530,6 +531,9 @@ func (s *Store) nameLoaded(id digest.Digest, refs []reference.Named, repoDigest 
 		msgs = append(msgs, "Loaded image ID: "+id.String()+"\n")
 	}
 	err := s.commitIndex(next)
+	if err == nil {
+		s.emit(events.ActionLoad, id, id.String())
+	}
 	s.mu.Unlock()
 	if err != nil {
 		return err

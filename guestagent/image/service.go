@@ -11,6 +11,7 @@ import (
 
 	"github.com/berthdesktop/berth/guestagent/api"
 	"github.com/distribution/reference"
+	"github.com/moby/moby/api/types/events"
 	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/storage"
 	digest "github.com/opencontainers/go-digest"
@@ -304,7 +305,11 @@ func (s *Store) ImageTag(ctx context.Context, source, repo, tag string) error {
 	next := s.ix.clone()
 	next.Refs[named.String()] = id
 	next.Images[id].LastTagTime = time.Now().UTC()
-	return s.commitIndex(next)
+	if err := s.commitIndex(next); err != nil {
+		return err
+	}
+	s.emit(events.ActionTag, id, reference.FamiliarString(named))
+	return nil
 }
 
 // parseTarget turns repo and tag into a tagged reference (tag "latest"
@@ -345,6 +350,21 @@ func (s *Store) ImageDelete(ctx context.Context, name string, force, noPrune boo
 	if err != nil {
 		return nil, err
 	}
+	records, err := s.imageDelete(name, id, force)
+	for _, r := range records {
+		switch {
+		case r.Untagged != "":
+			s.emit(events.ActionUnTag, id, id.String())
+		case r.Deleted == id.String():
+			s.emit(events.ActionDelete, id, id.String())
+		}
+	}
+	return records, err
+}
+
+// imageDelete does ImageDelete's work on the image name resolved to; the
+// caller holds s.mu.
+func (s *Store) imageDelete(name string, id digest.Digest, force bool) ([]imagetypes.DeleteResponse, error) {
 	next := s.ix.clone()
 	records := []imagetypes.DeleteResponse{}
 	refs := parsedRefs(next.refsOf(id))

@@ -31,6 +31,7 @@ import (
 	"github.com/berthdesktop/berth/guestagent/snapshot"
 	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/moby/moby/api/types/events"
 	digest "github.com/opencontainers/go-digest"
 )
 
@@ -82,6 +83,7 @@ type Store struct {
 	// inflight counts layers being loaded or imported that no image
 	// names yet, so that removal does not collect them.
 	inflight map[digest.Digest]int
+	sink     func(events.Message)
 }
 
 // Open opens (creating if needed) the image store under root.

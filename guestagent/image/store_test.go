@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/berthdesktop/berth/guestagent/api"
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/jsonstream"
 	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
@@ -706,5 +707,42 @@ func TestForcedRemovalKeepsContainerLayers(t *testing.T) {
 	}
 	if s.snap.HasLayer(digest.FromBytes(layer)) {
 		t.Fatal("the layer outlived its last user")
+	}
+}
+
+func TestEvents(t *testing.T) {
+	requireRoot(t)
+	s := openStore(t)
+	var got []string
+	s.SetEventSink(func(m events.Message) {
+		if m.Type != events.ImageEventType || !strings.HasPrefix(m.Actor.ID, "sha256:") {
+			t.Errorf("bad event %+v", m)
+		}
+		got = append(got, string(m.Action)+" "+m.Actor.Attributes["name"])
+	})
+	ctx := context.Background()
+	id, err := importTar(t, s, tarOf(t, tfile{name: "a", body: "a"}), api.ImportOptions{Repo: "ev", Tag: "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ImageTag(ctx, "ev:1", "ev", "2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ImageDelete(ctx, "ev:1", false, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ImageDelete(ctx, "ev:2", false, false); err != nil {
+		t.Fatal(err)
+	}
+	load(t, s, legacySave(t, testImage{tags: []string{"l:1"}, layers: [][]byte{tarOf(t, tfile{name: "b", body: "b"})}}), true)
+	l, _ := s.Resolve("l:1")
+	want := []string{
+		"import " + id.String(), "tag ev:1", "tag ev:2",
+		"untag " + id.String(),
+		"untag " + id.String(), "delete " + id.String(),
+		"load " + l.ID.String(),
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events = %q\nwant %q", got, want)
 	}
 }
