@@ -17,7 +17,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -454,7 +453,6 @@ func (s *Store) imageSize(r *record) int64 {
 	return n
 }
 
-func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
 
 // hold protects layers from collection until release is called.
 func (s *Store) hold(chains []digest.Digest) (release func()) {
