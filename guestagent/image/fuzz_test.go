@@ -134,3 +134,12 @@ func FuzzImageLoad(f *testing.F) {
 }
 
 func asAny(err error, target any) bool { return errors.As(err, target) }
+
+func FuzzParseUntil(f *testing.F) {
+	for _, s := range []string{"10m", "2024-01-01", "2024-01-01T10:00:00Z", "1700000000", "1700000000.5", ".", "", "9999999999999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		parseUntil(v)
+	})
+}

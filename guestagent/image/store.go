@@ -453,7 +453,6 @@ func (s *Store) imageSize(r *record) int64 {
 	return n
 }
 
-
 // hold protects layers from collection until release is called.
 func (s *Store) hold(chains []digest.Digest) (release func()) {
 	s.mu.Lock()

@@ -746,3 +746,53 @@ func TestEvents(t *testing.T) {
 		t.Fatalf("events = %q\nwant %q", got, want)
 	}
 }
+
+func TestPrune(t *testing.T) {
+	requireRoot(t)
+	s := openStore(t)
+	ctx := context.Background()
+	tagged, _ := importTar(t, s, tarOf(t, tfile{name: "a", body: "a"}), api.ImportOptions{Repo: "keep"})
+	dangling, _ := importTar(t, s, tarOf(t, tfile{name: "b", body: "bb"}), api.ImportOptions{})
+	used, _ := importTar(t, s, tarOf(t, tfile{name: "c", body: "ccc"}), api.ImportOptions{})
+	s.SetUsage(func(id digest.Digest) []string {
+		if id == used {
+			return []string{"ctr"}
+		}
+		return nil
+	})
+	tests := []struct {
+		filters api.Filters
+		deleted []digest.Digest
+		wantErr bool
+	}{
+		{api.Filters{"bogus": {"1"}}, nil, true},
+		{api.Filters{"until": {"not a time"}}, nil, true},
+		{api.Filters{"until": {"2000-01-01"}}, nil, false},
+		{nil, []digest.Digest{dangling}, false},
+		{api.Filters{"dangling": {"false"}}, []digest.Digest{tagged}, false},
+	}
+	for _, tt := range tests {
+		rep, err := s.ImagePrune(ctx, tt.filters)
+		if (err != nil) != tt.wantErr {
+			t.Fatalf("prune %v: %v", tt.filters, err)
+		}
+		if err != nil {
+			continue
+		}
+		var got []digest.Digest
+		for _, r := range rep.ImagesDeleted {
+			if strings.HasPrefix(r.Deleted, "sha256:") && s.ix.Images[digest.Digest(r.Deleted)] == nil && (digest.Digest(r.Deleted) == tagged || digest.Digest(r.Deleted) == dangling || digest.Digest(r.Deleted) == used) {
+				got = append(got, digest.Digest(r.Deleted))
+			}
+		}
+		if !slices.Equal(got, tt.deleted) {
+			t.Fatalf("prune %v deleted %v, want %v", tt.filters, got, tt.deleted)
+		}
+		if len(tt.deleted) > 0 && rep.SpaceReclaimed == 0 {
+			t.Fatalf("prune %v reclaimed nothing", tt.filters)
+		}
+	}
+	if _, err := s.Resolve(used.String()); err != nil {
+		t.Fatalf("prune removed an image a container uses: %v", err)
+	}
+}
