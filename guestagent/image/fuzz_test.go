@@ -140,6 +140,13 @@ func FuzzParseUntil(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
-		parseUntil(v)
+		got, err := parseUntil(v)
+		if err == nil && got.IsZero() {
+			t.Fatalf("parseUntil(%q) accepted it as no time at all", v)
+		}
+		var inv interface{ InvalidParameter() }
+		if err != nil && !asAny(err, &inv) {
+			t.Fatalf("parseUntil(%q) error %T is not a 400", v, err)
+		}
 	})
 }
