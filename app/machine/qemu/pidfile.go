@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 )
 
 // RunningPID reads the pid file QEMU writes in stateDir and tells whether
@@ -25,8 +24,7 @@ func RunningPID(stateDir string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("qemu pid file %s: %w", filepath.Join(stateDir, pidFile), err)
 	}
-	// Signal 0 checks existence; EPERM means it exists under another user.
-	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+	if !processAlive(pid) {
 		return 0, nil
 	}
 	if !isQEMU(pid) {

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/berthdesktop/berth/app/hostlink"
@@ -129,9 +128,8 @@ func (v *VM) Start(ctx context.Context) (err error) {
 	cmd := exec.Command(v.qemu, args...)
 	cmd.Stdout = logf
 	cmd.Stderr = io.MultiWriter(logf, tail)
-	// Its own session: a terminal's signals to Berth's process group do
-	// not reach QEMU; Berth stops it through the monitor.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	// Berth stops QEMU through the monitor, not by a terminal's signals.
+	cmd.SysProcAttr = detached()
 	v.log.Info("starting qemu", "accel", map[bool]string{true: "kvm", false: "tcg"}[env.KVM], "args", args)
 	if err := cmd.Start(); err != nil {
 		logf.Close()
@@ -190,7 +188,7 @@ func (v *VM) startVirtiofsd(ctx context.Context) error {
 			return err
 		}
 		cmd.Stdout, cmd.Stderr = logf, logf
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		cmd.SysProcAttr = detached()
 		if err := cmd.Start(); err != nil {
 			logf.Close()
 			return fmt.Errorf("run virtiofsd for share %s: %w", s.Tag, err)
