@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -794,5 +796,51 @@ func TestPrune(t *testing.T) {
 	}
 	if _, err := s.Resolve(used.String()); err != nil {
 		t.Fatalf("prune removed an image a container uses: %v", err)
+	}
+}
+
+func TestConcurrentLoadAndDelete(t *testing.T) {
+	requireRoot(t)
+	s := openStore(t)
+	base := tarOf(t, tfile{name: "base", body: "shared"})
+	archives := [][]byte{
+		legacySave(t, testImage{tags: []string{"p:1"}, layers: [][]byte{base, tarOf(t, tfile{name: "p", body: "p"})}}),
+		legacySave(t, testImage{tags: []string{"q:1"}, layers: [][]byte{base, tarOf(t, tfile{name: "q", body: "q"})}}),
+	}
+	victim := legacySave(t, testImage{tags: []string{"v:1"}, layers: [][]byte{base}})
+	ctx := context.Background()
+	errs := make(chan error, 3)
+	for _, a := range archives {
+		go func() {
+			errs <- s.ImageLoad(ctx, bytes.NewReader(a), true, io.Discard)
+		}()
+	}
+	go func() {
+		// Load and delete an image on the same base, over and over.
+		for range 5 {
+			if err := s.ImageLoad(ctx, bytes.NewReader(victim), true, io.Discard); err != nil {
+				errs <- err
+				return
+			}
+			if _, err := s.ImageDelete(ctx, "v:1", false, false); err != nil {
+				errs <- err
+				return
+			}
+		}
+		errs <- nil
+	}()
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, name := range []string{"p:1", "q:1"} {
+		img, err := s.Resolve(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.PrepareRootfs(fmt.Sprint("c", i), img.ID); err != nil {
+			t.Fatalf("%s cannot run: %v", name, err)
+		}
 	}
 }
