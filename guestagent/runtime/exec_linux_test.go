@@ -247,6 +247,16 @@ func TestStdinPipe(t *testing.T) {
 	if st := c.Wait(); st.Code != 0 || out != "SHOUT\n" {
 		t.Fatalf("exit %+v, out %q", st, out)
 	}
+	// A megabyte goes through whole.
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16)
+	c = e.started(t, "stdin3", testSpec("wc", "-c"), CreateOptions{IO: IOOptions{OpenStdin: true}})
+	go func() {
+		c.IO().Stdin.Write(big)
+		c.IO().Stdin.Close()
+	}()
+	if out := strings.TrimSpace(readAll(t, c.IO().Stdout)); out != strconv.Itoa(len(big)) {
+		t.Fatalf("wc -c of a megabyte = %q", out)
+	}
 	// Without OpenStdin the process reads /dev/null.
 	c = e.started(t, "stdin2", testSpec("sh", "-c", "cat; echo eof"), CreateOptions{})
 	if out := readAll(t, c.IO().Stdout); out != "eof\n" || c.IO().Stdin != nil {
