@@ -112,6 +112,16 @@ const (
 	StateCrashed  State = "crashed"
 )
 
+// DriverName names a hypervisor driver package.
+type DriverName string
+
+// The drivers Berth has or will have.
+const (
+	DriverQEMU   DriverName = "qemu"   // app/machine/qemu (Linux)
+	DriverVZ     DriverName = "vz"     // app/machine/vz (macOS)
+	DriverHyperV DriverName = "hyperv" // app/machine/hyperv (Windows)
+)
+
 // Hypervisor creates VMs from a Config.
 type Hypervisor interface {
 	// Name is the driver name, e.g. "qemu".

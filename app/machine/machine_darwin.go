@@ -3,6 +3,6 @@ package machine
 import "fmt"
 
 // DefaultDriver names the hypervisor driver Berth uses on this OS.
-func DefaultDriver() (string, error) {
-	return "", fmt.Errorf("vz driver: %w: not available yet", ErrNotAvailable)
+func DefaultDriver() (DriverName, error) {
+	return DriverVZ, fmt.Errorf("%s driver: %w: not available yet", DriverVZ, ErrNotAvailable)
 }

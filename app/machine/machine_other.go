@@ -8,6 +8,6 @@ import (
 )
 
 // DefaultDriver names the hypervisor driver Berth uses on this OS.
-func DefaultDriver() (string, error) {
+func DefaultDriver() (DriverName, error) {
 	return "", fmt.Errorf("%s: %w", runtime.GOOS, ErrNotAvailable)
 }

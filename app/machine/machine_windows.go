@@ -3,6 +3,6 @@ package machine
 import "fmt"
 
 // DefaultDriver names the hypervisor driver Berth uses on this OS.
-func DefaultDriver() (string, error) {
-	return "", fmt.Errorf("hyperv driver: %w: not available yet", ErrNotAvailable)
+func DefaultDriver() (DriverName, error) {
+	return DriverHyperV, fmt.Errorf("%s driver: %w: not available yet", DriverHyperV, ErrNotAvailable)
 }
