@@ -104,10 +104,6 @@ func (s *Store) ImageList(ctx context.Context, opts api.ImageListOptions) ([]ima
 		if labels == nil {
 			labels = map[string]string{}
 		}
-		containers := int64(-1)
-		if s.usage != nil {
-			containers = int64(len(s.usedBy(id)))
-		}
 		out = append(out, imagetypes.Summary{
 			ID:          id.String(),
 			RepoTags:    tags,
@@ -116,7 +112,7 @@ func (s *Store) ImageList(ctx context.Context, opts api.ImageListOptions) ([]ima
 			Size:        s.imageSize(r),
 			SharedSize:  -1,
 			Labels:      labels,
-			Containers:  containers,
+			Containers:  -1, // as dockerd: counted only for system df
 		})
 	}
 	sort.SliceStable(out, func(i, j int) bool {

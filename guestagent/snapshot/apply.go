@@ -179,7 +179,14 @@ type applier struct {
 	opts ApplyOptions
 	size int64
 	dirs []dirTimes
+	buf  []byte
 }
+
+// fileWriter hides *os.File's ReadFrom so that io.CopyBuffer uses the
+// applier's large buffer.
+type fileWriter struct{ f *os.File }
+
+func (w fileWriter) Write(p []byte) (int, error) { return w.f.Write(p) }
 
 func (a *applier) run(r io.Reader) (int64, error) {
 	tr := tar.NewReader(r)
@@ -250,7 +257,10 @@ func (a *applier) entry(hdr *tar.Header, body io.Reader) error {
 		if err != nil {
 			return fmt.Errorf("create file: %w", err)
 		}
-		n, err := io.Copy(f, body)
+		if a.buf == nil {
+			a.buf = make([]byte, 1<<20)
+		}
+		n, err := io.CopyBuffer(fileWriter{f}, body, a.buf)
 		a.size += n
 		if cerr := f.Close(); err == nil {
 			err = cerr
