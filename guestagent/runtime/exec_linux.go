@@ -161,6 +161,13 @@ func (c *Container) Exec(p *specs.Process, o IOOptions) (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runtime: %w", err)
 	}
+	if p.Capabilities == nil && c.spec.Process.Capabilities != nil {
+		// Never more than the container has: without its own sets an exec
+		// gets the container's, not the helper's full set.
+		cp := *p
+		cp.Capabilities = c.spec.Process.Capabilities
+		p = &cp
+	}
 	cfg := &initConfig{Mode: modeExec, Process: p, InitPid: c.Pid(), Filter: c.filter, Terminal: o.Terminal}
 	// The helper is registered before it can show up in the cgroup.
 	c.mu.Lock()

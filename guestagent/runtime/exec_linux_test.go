@@ -94,7 +94,7 @@ func TestExecErrorsAndStatus(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no such file or directory") {
 		t.Errorf("exec in a missing cwd: %v", err)
 	}
-	p, err := c.Exec(&specs.Process{Args: []string{"sh", "-c", "exit 7"}, Cwd: "/"}, IOOptions{})
+	p, err := c.Exec(&specs.Process{Args: []string{"sh", "-c", "grep -q 'CapEff:.00000000a80425fb' /proc/self/status || exit 9; exit 7"}, Cwd: "/"}, IOOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,8 +32,7 @@ const (
 // archSection is one architecture the program accepts.
 type archSection struct {
 	info     *arch.Info
-	x32      bool // x86_64 audit arch with the x32 bit set
-	x32Allow bool
+	x32Allow bool // x86_64 only: also accept x32 system calls
 }
 
 // sections returns the architectures to compile for goarch, honouring the
@@ -274,15 +273,18 @@ func Compile(s *specs.LinuxSeccomp, goarch string) ([]bpf.RawInstruction, error)
 	for _, sec := range secs {
 		var body []bpf.Instruction
 		body = append(body, bpf.LoadAbsolute{Off: offNr, Size: 4})
+		// x32 system calls come under the x86_64 audit arch with bit 30
+		// set in the number: with x32 in the profile they are looked up in
+		// the x32 table, else they fail with ENOSYS.
+		tables := []*arch.Info{sec.info}
 		if sec.info == arch.X86_64 {
-			// x32 system calls carry bit 30 under the x86_64 audit arch.
-			x32Ret := uint32(retErrno | 38) // ENOSYS
 			if sec.x32Allow {
-				x32Ret = defRet
+				tables = append(tables, arch.X32)
+			} else {
+				body = append(body,
+					bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: x32SyscallBit, SkipTrue: 0, SkipFalse: 1},
+					bpf.RetConstant{Val: retErrno | 38})
 			}
-			body = append(body,
-				bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: x32SyscallBit, SkipTrue: 0, SkipFalse: 1},
-				bpf.RetConstant{Val: x32Ret})
 		}
 		// Rules with argument conditions are checked one by one, in
 		// order; the unconditional ones go into a binary search tree over
@@ -296,26 +298,28 @@ func Compile(s *specs.LinuxSeccomp, goarch string) ([]bpf.RawInstruction, error)
 				return nil, fmt.Errorf("seccomp: syscalls %v: %w", sc.Names, err)
 			}
 			for _, name := range sc.Names {
-				n, ok := sec.info.SyscallNames[name]
-				if !ok {
-					continue
-				}
-				num := uint32(n)
-				if decided[num] {
-					continue
-				}
-				if len(sc.Args) == 0 {
-					decided[num] = true
-					if ret != defRet {
-						uncond = append(uncond, treeEntry{num, ret})
+				for _, table := range tables {
+					n, ok := table.SyscallNames[name]
+					if !ok {
+						continue
 					}
-					continue
+					num := uint32(n) | uint32(table.SeccompMask)
+					if decided[num] {
+						continue
+					}
+					if len(sc.Args) == 0 {
+						decided[num] = true
+						if ret != defRet {
+							uncond = append(uncond, treeEntry{num, ret})
+						}
+						continue
+					}
+					insns, err := ruleBlock(num, sc.Args, ret)
+					if err != nil {
+						return nil, fmt.Errorf("seccomp: %s: %w", name, err)
+					}
+					body = append(body, insns...)
 				}
-				insns, err := ruleBlock(num, sc.Args, ret)
-				if err != nil {
-					return nil, fmt.Errorf("seccomp: %s: %w", name, err)
-				}
-				body = append(body, insns...)
 			}
 		}
 		sort.Slice(uncond, func(i, j int) bool { return uncond[i].nr < uncond[j].nr })

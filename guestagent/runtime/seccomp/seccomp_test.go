@@ -209,3 +209,26 @@ func TestLoad(t *testing.T) {
 		t.Fatalf("helper: %v\n%s", err, out)
 	}
 }
+
+func TestX32(t *testing.T) {
+	nr := func(name string) uint32 { return uint32(arch.X32.SyscallNames[name] | arch.X32.SeccompMask) }
+	with, err := Compile(Default(dockerCaps, "amd64"), "amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := run(t, with, uint32(arch.X86_64.ID), nr("getpid")); got != retAllow {
+		t.Errorf("x32 getpid with x32 listed = %#x", got)
+	}
+	if got := run(t, with, uint32(arch.X86_64.ID), nr("mount")); got != retErrno|1 {
+		t.Errorf("x32 mount = %#x", got)
+	}
+	p := Default(dockerCaps, "amd64")
+	p.Architectures = nil
+	without, err := Compile(p, "amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := run(t, without, uint32(arch.X86_64.ID), nr("getpid")); got != retErrno|38 {
+		t.Errorf("x32 getpid without x32 listed = %#x", got)
+	}
+}
