@@ -844,3 +844,89 @@ func TestConcurrentLoadAndDelete(t *testing.T) {
 		}
 	}
 }
+
+func TestCommit(t *testing.T) {
+	requireRoot(t)
+	s := openStore(t)
+	base := tarOf(t, tfile{name: "a", body: "old"}, tfile{name: "b", body: "doomed"}, tfile{name: "d/", dir: true}, tfile{name: "d/x", body: "x"}, tfile{name: "keep", body: "k"})
+	load(t, s, legacySave(t, testImage{tags: []string{"base:1"}, layers: [][]byte{base}}), true)
+	parent, _ := s.Resolve("base:1")
+	ms, err := s.PrepareRootfs("c1", parent.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := mountRootfs(t, ms)
+	steps := []func() error{
+		func() error { return os.WriteFile(filepath.Join(root, "new.txt"), []byte("new"), 0o640) },
+		func() error { return os.WriteFile(filepath.Join(root, "a"), []byte("changed"), 0o644) },
+		func() error { return os.Remove(filepath.Join(root, "b")) },
+		func() error { return os.RemoveAll(filepath.Join(root, "d")) },
+		func() error { return os.Mkdir(filepath.Join(root, "d"), 0o755) },
+		func() error { return os.WriteFile(filepath.Join(root, "d/y"), []byte("y"), 0o644) },
+		func() error { return os.Link(filepath.Join(root, "new.txt"), filepath.Join(root, "hl")) },
+		func() error { return os.Symlink("/a", filepath.Join(root, "sl")) },
+		func() error { return os.Chown(filepath.Join(root, "new.txt"), 1000, 1000) },
+	}
+	for i, step := range steps {
+		if err := step(); err != nil {
+			t.Fatalf("change %d: %v", i, err)
+		}
+	}
+	var cfg = parent.Config.Config
+	cfg.Cmd = []string{"cat", "/a"}
+	id, err := s.Commit(context.Background(), "c1", parent.ID, CommitOptions{Config: cfg, Author: "me", Comment: "snapshot", CreatedBy: "docker commit", Repo: "committed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	insp, err := s.ImageInspect(context.Background(), "committed")
+	if err != nil || insp.ID != id.String() || len(insp.RootFS.Layers) != 2 || insp.Author != "me" || !slices.Equal(insp.Config.Cmd, cfg.Cmd) {
+		t.Fatalf("committed image = %+v, %v", insp, err)
+	}
+	hist, _ := s.ImageHistory(context.Background(), "committed")
+	if len(hist) == 0 || hist[0].Comment != "snapshot" || hist[0].CreatedBy != "docker commit" || hist[0].Size == 0 {
+		t.Fatalf("history = %+v", hist)
+	}
+	ms2, err := s.PrepareRootfs("c2", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root2 := mountRootfs(t, ms2)
+	checks := []struct {
+		path, want string // want "" = absent
+	}{
+		{"a", "changed"}, {"b", ""}, {"d/x", ""}, {"d/y", "y"}, {"keep", "k"}, {"new.txt", "new"}, {"hl", "new"},
+	}
+	for _, c := range checks {
+		b, err := os.ReadFile(filepath.Join(root2, c.path))
+		if c.want == "" {
+			if err == nil {
+				t.Errorf("%s visible in the committed image", c.path)
+			}
+			continue
+		}
+		if err != nil || string(b) != c.want {
+			t.Errorf("%s = %q, %v; want %q", c.path, b, err, c.want)
+		}
+	}
+	if l, err := os.Readlink(filepath.Join(root2, "sl")); err != nil || l != "/a" {
+		t.Errorf("sl -> %q, %v", l, err)
+	}
+	var st1, st2 unix.Stat_t
+	unix.Stat(filepath.Join(root2, "new.txt"), &st1)
+	unix.Stat(filepath.Join(root2, "hl"), &st2)
+	if st1.Uid != 1000 || st1.Mode&0o777 != 0o640 {
+		t.Errorf("new.txt owner %d mode %o", st1.Uid, st1.Mode&0o777)
+	}
+	if st1.Ino != st2.Ino {
+		t.Errorf("hard link lost: %d vs %d", st1.Ino, st2.Ino)
+	}
+	// Committing the same changes again gives the same layer.
+	id2, err := s.Commit(context.Background(), "c1", parent.ID, CommitOptions{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, r2 := s.ix.Images[id], s.ix.Images[id2]
+	if r1.ChainID != r2.ChainID {
+		t.Fatalf("same changes gave layers %s and %s", r1.ChainID, r2.ChainID)
+	}
+}
