@@ -385,6 +385,31 @@ func testBoot(t *testing.T, arch string) {
 	if st.State != "running" || st.Engine != "ready" || st.Versions["kernel"] == "" || st.Versions["agent"] != "test" {
 		t.Fatalf("status = %+v", st)
 	}
+	// The host end goes away and comes back: the guest starts a new session.
+	l.sess.Close()
+	l.conn.Close()
+	l = dialLink(t, v.link)
+	ctl = l.client(1024)
+	getJSON(t, ctl, "http://guest/status", &st)
+	if st.State != "running" {
+		t.Fatalf("status after reconnecting = %+v", st)
+	}
+	// The clock follows the host.
+	want := time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
+	resp, err := ctl.Post("http://guest/time", "application/json", strings.NewReader(fmt.Sprintf(`{"unixNano":%d}`, want.UnixNano())))
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("POST /time: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if got := getText(t, l.client(2375), "http://engine/time"); !strings.HasPrefix(got, "2031-05-06") {
+		t.Fatalf("guest clock after POST /time = %s", got)
+	}
+	// The event stream opens.
+	evResp, err := ctl.Get("http://guest/events")
+	if err != nil || evResp.StatusCode != http.StatusOK || evResp.Header.Get("Content-Type") != "application/x-ndjson" {
+		t.Fatalf("GET /events: %v %v", evResp, err)
+	}
+	evResp.Body.Close()
 	var du1 diskUsage
 	getJSON(t, ctl, "http://guest/disk", &du1)
 	if du1.DataRoot != "/var/lib/berth" || du1.TotalBytes < 400<<20 || du1.TotalBytes > 512<<20 {
@@ -397,7 +422,7 @@ func testBoot(t *testing.T, arch string) {
 	if got := getText(t, l.client(2375), "http://engine/pivot"); got != "OK" {
 		t.Fatalf("pivot_root in the guest: %q", got)
 	}
-	resp, err := ctl.Post("http://guest/shutdown", "application/json", nil)
+	resp, err = ctl.Post("http://guest/shutdown", "application/json", nil)
 	if err != nil {
 		t.Fatalf("POST /shutdown: %v", err)
 	}

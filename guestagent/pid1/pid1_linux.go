@@ -165,12 +165,32 @@ func (g *guest) run() {
 		}
 		g.step("engine ready")
 		netWG.Wait()
-		fmt.Fprintf(os.Stdout, "berth: agent ready in %d ms\n", (bootTime()).Milliseconds())
+		fmt.Fprintf(os.Stdout, "berth: agent ready in %d ms, %d MiB in use\n", bootTime().Milliseconds(), memoryInUse()>>20)
 	}()
 
 	reason := <-g.shutdownCh
 	cancel()
 	g.poweroff(reason)
+}
+
+// memoryInUse is the guest memory in use: MemTotal less MemAvailable.
+func memoryInUse() uint64 {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	fields := map[string]uint64{}
+	for _, line := range strings.Split(string(data), "\n") {
+		var key string
+		var kb uint64
+		if _, err := fmt.Sscanf(line, "%s %d kB", &key, &kb); err == nil {
+			fields[strings.TrimSuffix(key, ":")] = kb << 10
+		}
+	}
+	if fields["MemTotal"] < fields["MemAvailable"] {
+		return 0
+	}
+	return fields["MemTotal"] - fields["MemAvailable"]
 }
 
 // step logs, at debug level, the end of a boot step and the time since the

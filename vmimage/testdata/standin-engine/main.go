@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -55,6 +56,9 @@ func main() {
 			return
 		}
 		fmt.Fprint(w, "OK")
+	})
+	mux.HandleFunc("/time", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, time.Now().UTC().Format(time.RFC3339))
 	})
 	mux.HandleFunc("/boots", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "%d", n) })
 	srv := &http.Server{Handler: mux}
