@@ -289,7 +289,7 @@ func (r *Runtime) Create(id string, spec *specs.Spec, opts CreateOptions) (_ *Co
 	// The init gets the compiled filter, not the profile.
 	childSpec := *spec
 	if spec.Linux != nil && spec.Linux.Seccomp != nil {
-		if c.filter, err = r.compileSeccomp(spec.Linux.Seccomp); err != nil {
+		if c.filter, err = r.compileSeccomp(profileFor(spec)); err != nil {
 			return nil, fmt.Errorf("runtime: %w", err)
 		}
 		l := *spec.Linux
@@ -327,6 +327,25 @@ func (r *Runtime) Create(id string, spec *specs.Spec, opts CreateOptions) (_ *Co
 	}
 	c.cmd, c.sync, c.io, c.console = ch.cmd, ch.sync, &pio.parent, pio.parent.Console
 	return c, nil
+}
+
+// profileFor returns the seccomp profile of spec. When that is the default
+// profile of the default capabilities but the process has other ones
+// (--cap-add, --cap-drop), it is the default profile for those, as dockerd
+// builds it: CAP_SYS_ADMIN allows mount, CAP_SYS_PTRACE ptrace, and so on.
+func profileFor(spec *specs.Spec) *specs.LinuxSeccomp {
+	p := spec.Linux.Seccomp
+	caps := spec.Process.Capabilities
+	if caps == nil || slices.Equal(caps.Bounding, DefaultCapabilities) {
+		return p
+	}
+	def := seccomp.Default(DefaultCapabilities, goruntime.GOARCH)
+	a, err1 := json.Marshal(p)
+	b, err2 := json.Marshal(def)
+	if err1 != nil || err2 != nil || string(a) != string(b) {
+		return p
+	}
+	return seccomp.Default(caps.Bounding, goruntime.GOARCH)
 }
 
 // compileSeccomp compiles a profile for this machine, once per distinct

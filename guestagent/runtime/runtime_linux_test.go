@@ -422,3 +422,17 @@ func BenchmarkRunTrue(b *testing.B) {
 		}
 	}
 }
+
+// TestCapAddAdjustsDefaultProfile gives a container CAP_SYS_ADMIN while its
+// spec keeps the default profile: mount must work, as with dockerd.
+func TestCapAddAdjustsDefaultProfile(t *testing.T) {
+	e := newEnv(t)
+	out, st := e.sh(t, `mount -t tmpfs none /tmp && echo mounted`, func(s *specs.Spec) {
+		caps := append([]string{"CAP_SYS_ADMIN"}, DefaultCapabilities...)
+		c := s.Process.Capabilities
+		c.Bounding, c.Effective, c.Permitted = caps, caps, caps
+	})
+	if st.Code != 0 || out != "mounted\n" {
+		t.Fatalf("exit %+v: %q", st, out)
+	}
+}
