@@ -168,6 +168,33 @@ func Apply(dir string, r io.Reader, opts ApplyOptions) (int64, error) {
 	return a.run(r)
 }
 
+// applyRecorded is Apply keeping, in the file record, what lets LayerTar
+// write the tar again. It reads r to its end.
+func applyRecorded(dir string, r io.Reader, opts ApplyOptions, record string) (int64, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return 0, fmt.Errorf("open layer directory: %w", err)
+	}
+	defer root.Close()
+	rec, err := newSplitRecorder(r, record)
+	if err != nil {
+		return 0, fmt.Errorf("record layer tar: %w", err)
+	}
+	a := &applier{root: root, opts: opts, rec: rec}
+	n, err := a.run(rec)
+	if err == nil {
+		// The rest of the stream (end-of-archive blocks and beyond)
+		// belongs to the tar too.
+		if _, cerr := io.Copy(io.Discard, rec); cerr != nil {
+			err = fmt.Errorf("read layer trailer: %w", cerr)
+		}
+	}
+	if cerr := rec.close(); err == nil && cerr != nil {
+		err = fmt.Errorf("record layer tar: %w", cerr)
+	}
+	return n, err
+}
+
 type dirTimes struct {
 	rel   string
 	mtime time.Time
@@ -180,6 +207,7 @@ type applier struct {
 	size int64
 	dirs []dirTimes
 	buf  []byte
+	rec  *splitRecorder // nil unless the tar is recorded
 }
 
 // fileWriter hides *os.File's ReadFrom so that io.CopyBuffer uses the
@@ -260,7 +288,18 @@ func (a *applier) entry(hdr *tar.Header, body io.Reader) error {
 		if a.buf == nil {
 			a.buf = make([]byte, 1<<20)
 		}
+		sparse := hdr.Typeflag == tar.TypeGNUSparse || hdr.PAXRecords["GNU.sparse.major"] != "" || hdr.PAXRecords["GNU.sparse.size"] != ""
+		if a.rec != nil {
+			if sparse {
+				a.rec.fail(errors.New("sparse file " + hdr.Name))
+			} else {
+				a.rec.beginBody()
+			}
+		}
 		n, err := io.CopyBuffer(fileWriter{f}, body, a.buf)
+		if a.rec != nil && !sparse {
+			a.rec.endBody(rel, n)
+		}
 		a.size += n
 		if cerr := f.Close(); err == nil {
 			err = cerr

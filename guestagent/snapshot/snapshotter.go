@@ -227,13 +227,11 @@ func (s *Snapshotter) apply(parent digest.Digest, r io.Reader, opts ApplyOptions
 	if err := os.Mkdir(fsDir, 0o755); err != nil {
 		return LayerInfo{}, fmt.Errorf("snapshot: apply layer: %w", err)
 	}
-	size, err := Apply(fsDir, r, opts)
+	// Reading to the end also makes the caller's digest cover the whole
+	// stream.
+	size, err := applyRecorded(fsDir, r, opts, filepath.Join(tmp, splitFile))
 	if err != nil {
 		return LayerInfo{}, fmt.Errorf("snapshot: apply layer: %w", err)
-	}
-	// Read to the end so that the caller's digest covers the whole stream.
-	if _, err := io.Copy(io.Discard, r); err != nil {
-		return LayerInfo{}, fmt.Errorf("snapshot: apply layer: read trailer: %w", err)
 	}
 	chainID, err := finish()
 	if err != nil {
