@@ -35,12 +35,13 @@ func (s *Store) ImagePrune(ctx context.Context, filters api.Filters) (*imagetype
 		}
 	}
 	var until time.Time
+	hasUntil := false
 	for _, v := range filters["until"] {
 		t, err := parseUntil(v)
 		if err != nil {
 			return nil, err
 		}
-		until = t
+		until, hasUntil = t, true
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -58,7 +59,7 @@ func (s *Store) ImagePrune(ctx context.Context, filters api.Filters) (*imagetype
 		if err != nil {
 			continue
 		}
-		if !until.IsZero() && (cfg.Created == nil || !cfg.Created.Before(until)) {
+		if hasUntil && (cfg.Created == nil || !cfg.Created.Before(until)) {
 			continue
 		}
 		if !matchLabels(cfg.Config.Labels, filters["label"]) {
