@@ -225,7 +225,16 @@ func loadDeviceProgram(code []byte) (int, error) {
 		license:  uint64(uintptr(unsafe.Pointer(&license[0]))),
 	}
 	copy(attr.progName[:], "berth_devices")
-	fd, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_PROG_LOAD, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
+	var fd uintptr
+	var errno unix.Errno
+	// The verifier answers EAGAIN when a signal interrupts it; libbpf
+	// retries too.
+	for try := 0; try < 10; try++ {
+		fd, _, errno = unix.Syscall(unix.SYS_BPF, unix.BPF_PROG_LOAD, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
+		if errno != unix.EAGAIN && errno != unix.EINTR {
+			break
+		}
+	}
 	// The attribute holds the buffers' addresses as integers.
 	runtime.KeepAlive(code)
 	runtime.KeepAlive(license)

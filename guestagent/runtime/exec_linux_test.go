@@ -213,7 +213,7 @@ func TestInitTerminal(t *testing.T) {
 func TestExecTerminal(t *testing.T) {
 	e := newEnv(t)
 	c := e.started(t, "tty2", testSpec("sleep", "1000"), CreateOptions{})
-	p, err := c.Exec(&specs.Process{Args: []string{"sh", "-c", "tty; stty size; id -u; ls -ln $(tty) | awk '{print $3}'; read x; echo got=$x"}, Cwd: "/", User: specs.User{Username: "alice"}},
+	p, err := c.Exec(&specs.Process{Args: []string{"sh", "-c", "tty; stty size; echo uid=$(id -u); echo owner=$(ls -ln $(tty) | awk '{print $3}'); read x; echo got=$x"}, Cwd: "/", User: specs.User{Username: "alice"}},
 		IOOptions{Terminal: true, ConsoleSize: [2]uint{20, 70}})
 	if err != nil {
 		t.Fatal(err)
@@ -229,7 +229,7 @@ func TestExecTerminal(t *testing.T) {
 	con.SetReadDeadline(time.Now())
 	<-done
 	s := strings.ReplaceAll(out.String(), "\r", "")
-	for _, want := range []string{"/dev/pts/0\n", "20 70\n", "1000\n1000\n", "got=hi\n"} {
+	for _, want := range []string{"/dev/pts/0\n", "20 70\n", "uid=1000\n", "owner=1000\n", "got=hi\n"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("want %q in %q", want, s)
 		}
