@@ -362,6 +362,16 @@ func applyCreds(pr *prepared) error {
 			return err
 		}
 	}
+	// Capabilities this process does not hold (a host whose bounding set
+	// lacks some, with --privileged asking for all) are left out, as runc
+	// leaves out unavailable ones.
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var cur [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &cur[0]); err != nil {
+		return fmt.Errorf("capget: %w", err)
+	}
+	have := uint64(cur[0].Permitted) | uint64(cur[1].Permitted)<<32
+	eff, perm, inh, amb = eff&have, perm&have, inh&have, amb&have
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("set keepcaps: %w", err)
 	}
@@ -389,7 +399,6 @@ func applyCreds(pr *prepared) error {
 		return fmt.Errorf("clear keepcaps: %w", err)
 	}
 	if pr.caps != nil {
-		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 		data := [2]unix.CapUserData{
 			{Effective: uint32(eff), Permitted: uint32(perm), Inheritable: uint32(inh)},
 			{Effective: uint32(eff >> 32), Permitted: uint32(perm >> 32), Inheritable: uint32(inh >> 32)},

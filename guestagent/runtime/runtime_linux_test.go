@@ -436,3 +436,21 @@ func TestCapAddAdjustsDefaultProfile(t *testing.T) {
 		t.Fatalf("exit %+v: %q", st, out)
 	}
 }
+
+// TestAllCapabilities asks for every capability the runtime knows; the
+// container gets those this process holds.
+func TestAllCapabilities(t *testing.T) {
+	e := newEnv(t)
+	self, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := statusField(t, string(self), "CapPrm")
+	out, st := e.sh(t, `grep CapEff /proc/self/status`, func(s *specs.Spec) { SetPrivileged(s) })
+	if st.Code != 0 {
+		t.Fatalf("exit %+v: %s", st, out)
+	}
+	if got := statusField(t, out, "CapEff"); got != want {
+		t.Fatalf("privileged CapEff = %s, want this process's %s", got, want)
+	}
+}
