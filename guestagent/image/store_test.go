@@ -1,6 +1,7 @@
 package image
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -928,5 +929,87 @@ func TestCommit(t *testing.T) {
 	r1, r2 := s.ix.Images[id], s.ix.Images[id2]
 	if r1.ChainID != r2.ChainID {
 		t.Fatalf("same changes gave layers %s and %s", r1.ChainID, r2.ChainID)
+	}
+}
+
+func TestSaveRoundTrip(t *testing.T) {
+	requireRoot(t)
+	bb := busyboxLayer(t)
+	s := openStore(t)
+	load(t, s, legacySave(t,
+		testImage{tags: []string{"busybox:latest", "busybox:1"}, layers: [][]byte{bb}},
+		testImage{tags: []string{"example.com/app:v1"}, layers: [][]byte{bb, extraLayer(t)}},
+	), true)
+	imported, err := importTar(t, s, gz(t, tarOf(t, tfile{name: "x", body: "x"})), api.ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tests := []struct {
+		names []string
+		want  []string // "tag" or "ID" of each image in the new store, sorted
+	}{
+		{[]string{"busybox"}, []string{"busybox:1", "busybox:latest"}},
+		{[]string{"busybox:1", "example.com/app:v1"}, []string{"busybox:1", "example.com/app:v1"}},
+		{[]string{imported.Encoded()[:12]}, []string{imported.String()}},
+	}
+	for _, tt := range tests {
+		var buf bytes.Buffer
+		if err := s.ImageSave(ctx, tt.names, &buf); err != nil {
+			t.Fatalf("save %v: %v", tt.names, err)
+		}
+		s2 := openStore(t)
+		load(t, s2, buf.Bytes(), true)
+		list, _ := s2.ImageList(ctx, api.ImageListOptions{})
+		var got []string
+		for _, im := range list {
+			orig, err := s.Resolve(im.ID)
+			if err != nil {
+				t.Fatalf("save %v: loaded image %s is not one of the saved: %v", tt.names, im.ID, err)
+			}
+			if len(im.RepoTags) == 0 {
+				got = append(got, orig.ID.String())
+			}
+			got = append(got, im.RepoTags...)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("save %v then load: %q, want %q", tt.names, got, tt.want)
+		}
+	}
+	var buf bytes.Buffer
+	if err := s.ImageSave(ctx, []string{"nosuch"}, &buf); err == nil {
+		t.Fatal("saving a missing image worked")
+	}
+	// The OCI half of the archive alone loads the same images.
+	buf.Reset()
+	if err := s.ImageSave(ctx, []string{"example.com/app"}, &buf); err != nil {
+		t.Fatal(err)
+	}
+	var oci bytes.Buffer
+	tr, tw := tar.NewReader(&buf), tar.NewWriter(&oci)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Name == "manifest.json" {
+			continue
+		}
+		tw.WriteHeader(h)
+		io.Copy(tw, tr)
+	}
+	tw.Close()
+	s3 := openStore(t)
+	if got := load(t, s3, oci.Bytes(), true); !slices.Equal(got, []string{"Loaded image: example.com/app:v1\n"}) {
+		t.Fatalf("loading the OCI layout alone: %q", got)
+	}
+	a, _ := s.Resolve("example.com/app:v1")
+	b, err := s3.Resolve("example.com/app:v1")
+	if err != nil || a.ID != b.ID {
+		t.Fatalf("OCI layout gave %v, %v; want %s", b, err, a.ID)
 	}
 }
