@@ -66,25 +66,33 @@ func (s *Serial) Serve(ctx context.Context, m *Mux, ready chan<- struct{}) error
 	if ready != nil {
 		close(ready)
 	}
+	var carry []byte
 	for n := 1; ctx.Err() == nil; n++ {
-		err := s.session(ctx, dev, m, log)
-		log.Debug("link: serial session ended", "session", n, "err", err)
+		var err error
+		carry, err = s.session(ctx, dev, m, log, carry)
+		log.Debug("link: serial session ended", "session", n, "err", err, "newHost", carry != nil)
 	}
 	return ctx.Err()
 }
 
-// session runs one yamux server session and returns when it ends.
-func (s *Serial) session(ctx context.Context, dev serialDevice, m *Mux, log *slog.Logger) error {
+// session runs one yamux server session and returns when it ends, with the
+// bytes a new host already sent when it is a new host that ended it. carry
+// holds such bytes from the session before.
+func (s *Serial) session(ctx context.Context, dev serialDevice, m *Mux, log *slog.Logger, carry []byte) ([]byte, error) {
 	poll := s.Poll
 	if poll <= 0 {
 		poll = 20 * time.Millisecond
 	}
 	conn := &serialConn{dev: dev, poll: poll, closed: make(chan struct{})}
+	if len(carry) > 0 {
+		conn.seen = true
+		conn.pending, _, _ = conn.scan.Feed(carry)
+	}
 	// Reset any deadline a previous session's close left behind.
 	_ = dev.SetReadDeadline(time.Time{})
 	sess, err := yamux.Server(conn, yamuxConfig(log))
 	if err != nil {
-		return fmt.Errorf("yamux server: %w", err)
+		return nil, fmt.Errorf("yamux server: %w", err)
 	}
 	stop := context.AfterFunc(ctx, func() { sess.Close() })
 	defer stop()
@@ -94,7 +102,7 @@ func (s *Serial) session(ctx context.Context, dev serialDevice, m *Mux, log *slo
 			sess.Close()
 			conn.Close()
 			conn.readers.Wait()
-			return err
+			return conn.next, err
 		}
 		go m.serveStream(st)
 	}
@@ -123,6 +131,11 @@ type serialConn struct {
 	dev     serialDevice
 	poll    time.Duration
 	seen    bool // the session has read data from a connected host
+	scan    frameScanner
+	pending []byte // bytes read for this session, not yet delivered
+	next    []byte // bytes of a new host's session, which ends this one
+	ended   bool   // a new host was seen: EOF once pending is delivered
+	buf     []byte
 	once    sync.Once
 	closed  chan struct{}
 	readers sync.WaitGroup
@@ -133,15 +146,34 @@ func (c *serialConn) Read(p []byte) (int, error) {
 	c.readers.Add(1)
 	defer c.readers.Done()
 	for {
+		if len(c.pending) > 0 {
+			n := copy(p, c.pending)
+			c.pending = c.pending[n:]
+			return n, nil
+		}
+		if c.ended {
+			return 0, io.EOF
+		}
 		select {
 		case <-c.closed:
 			return 0, io.ErrClosedPipe
 		default:
 		}
-		n, err := c.dev.Read(p)
+		if c.buf == nil {
+			c.buf = make([]byte, 64<<10)
+		}
+		n, err := c.dev.Read(c.buf)
 		if n > 0 {
 			c.seen = true
-			return n, nil
+			deliver, next, newHost := c.scan.Feed(c.buf[:n])
+			c.pending = deliver
+			if newHost {
+				// Nothing more of this session may reach the new host.
+				c.wmu.Lock()
+				c.ended, c.next = true, next
+				c.wmu.Unlock()
+			}
+			continue
 		}
 		if err == nil || errors.Is(err, io.EOF) {
 			if c.seen {
@@ -162,6 +194,9 @@ func (c *serialConn) Read(p []byte) (int, error) {
 func (c *serialConn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.ended {
+		return 0, io.ErrClosedPipe
+	}
 	select {
 	case <-c.closed:
 		return 0, io.ErrClosedPipe
