@@ -1,4 +1,4 @@
-package hostlink
+package hostlink_test
 
 import (
 	"context"
@@ -7,12 +7,15 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/berthdesktop/berth/app/hostlink"
+	"github.com/berthdesktop/berth/app/hostlink/linktest"
 )
 
-func benchSerial(b *testing.B) Dialer {
+func benchSerial(b *testing.B) hostlink.Dialer {
 	path := filepath.Join(b.TempDir(), "link.sock")
-	startSerialGuest(b, path, guestServices())
-	d := NewSerial(path, nil)
+	linktest.StartSerialGuest(b, path, linktest.Services())
+	d := hostlink.NewSerial(path, nil)
 	b.Cleanup(func() { d.Close() })
 	return d
 }
@@ -21,7 +24,7 @@ func benchSerial(b *testing.B) Dialer {
 // stream of the fallback transport.
 func BenchmarkSerialRoundTrip(b *testing.B) {
 	d := benchSerial(b)
-	c, err := d.Dial(context.Background(), portEcho)
+	c, err := d.Dial(context.Background(), linktest.PortEcho)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -42,7 +45,7 @@ func BenchmarkSerialDial(b *testing.B) {
 	d := benchSerial(b)
 	buf := make([]byte, 1)
 	for b.Loop() {
-		c, err := d.Dial(context.Background(), portEcho)
+		c, err := d.Dial(context.Background(), linktest.PortEcho)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -79,22 +82,22 @@ func BenchmarkSerialThroughput(b *testing.B) {
 	}
 }
 
-func pushBytes(ctx context.Context, d Dialer, n int64) error {
-	c, err := d.Dial(ctx, portSink)
+func pushBytes(ctx context.Context, d hostlink.Dialer, n int64) error {
+	c, err := d.Dial(ctx, linktest.PortSink)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if _, err := io.Copy(c, io.LimitReader(pattern{}, n)); err != nil {
+	if _, err := io.Copy(c, io.LimitReader(linktest.Pattern{}, n)); err != nil {
 		return err
 	}
-	c.(HalfCloser).CloseWrite()
+	c.(hostlink.HalfCloser).CloseWrite()
 	_, err = io.ReadAll(c)
 	return err
 }
 
-func pullBytes(ctx context.Context, d Dialer, n int64) error {
-	c, err := d.Dial(ctx, portSource)
+func pullBytes(ctx context.Context, d hostlink.Dialer, n int64) error {
+	c, err := d.Dial(ctx, linktest.PortSource)
 	if err != nil {
 		return err
 	}

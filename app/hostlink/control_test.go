@@ -1,4 +1,4 @@
-package hostlink
+package hostlink_test
 
 import (
 	"context"
@@ -13,6 +13,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/berthdesktop/berth/app/hostlink"
+	"github.com/berthdesktop/berth/app/hostlink/linktest"
 )
 
 // fakeControl is a control API server standing in for the guest's.
@@ -79,13 +82,13 @@ func (l *chanListener) Accept() (net.Conn, error) {
 func (l *chanListener) Close() error   { l.once.Do(func() { close(l.done) }); return nil }
 func (l *chanListener) Addr() net.Addr { return &net.UnixAddr{Name: "control", Net: "unix"} }
 
-func startControl(t *testing.T, f *fakeControl) *Client {
+func startControl(t *testing.T, f *fakeControl) *hostlink.Client {
 	ln := &chanListener{ch: make(chan net.Conn), done: make(chan struct{})}
 	srv := &http.Server{Handler: f.handler()}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	path := filepath.Join(t.TempDir(), "link.sock")
-	startSerialGuest(t, path, map[uint32]func(net.Conn){
+	linktest.StartSerialGuest(t, path, map[uint32]func(net.Conn){
 		1024: func(c net.Conn) {
 			select {
 			case ln.ch <- c:
@@ -94,9 +97,9 @@ func startControl(t *testing.T, f *fakeControl) *Client {
 			}
 		},
 	})
-	d := NewSerial(path, nil)
+	d := hostlink.NewSerial(path, nil)
 	t.Cleanup(func() { d.Close() })
-	c := NewClient(d)
+	c := hostlink.NewClient(d)
 	t.Cleanup(c.Close)
 	return c
 }
@@ -116,7 +119,7 @@ func TestControlClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Status{State: "running", Engine: EngineReady, Versions: Versions{Agent: "0.1.0", Kernel: "6.1.0-cloud"}, UptimeSeconds: 12.5}
+	want := hostlink.Status{State: "running", Engine: hostlink.EngineReady, Versions: hostlink.Versions{Agent: "0.1.0", Kernel: "6.1.0-cloud"}, UptimeSeconds: 12.5}
 	if st != want {
 		t.Fatalf("status %+v, want %+v", st, want)
 	}
@@ -124,7 +127,7 @@ func TestControlClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if disk != (Disk{DataRoot: "/var/lib/berth", TotalBytes: 1000, UsedBytes: 300, FreeBytes: 700}) {
+	if disk != (hostlink.Disk{DataRoot: "/var/lib/berth", TotalBytes: 1000, UsedBytes: 300, FreeBytes: 700}) {
 		t.Fatalf("disk %+v", disk)
 	}
 	now := time.Unix(1700000000, 123)
@@ -146,14 +149,14 @@ func TestControlClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	e, err := es.Next()
-	if err != nil || e.HostPort != 8080 || e.Action != ActionPublished || e.Target != "172.17.0.2:80" {
+	if err != nil || e.HostPort != 8080 || e.Action != hostlink.ActionPublished || e.Target != "172.17.0.2:80" {
 		t.Fatalf("first event %+v, %v", e, err)
 	}
-	if _, err := es.Next(); !errors.Is(err, ErrUnknownEvent) {
-		t.Fatalf("second event error %v, want ErrUnknownEvent", err)
+	if _, err := es.Next(); !errors.Is(err, hostlink.ErrUnknownEvent) {
+		t.Fatalf("second event error %v, want hostlink.ErrUnknownEvent", err)
 	}
 	e, err = es.Next()
-	if err != nil || e.Proto != "udp" || e.Action != ActionWithdrawn {
+	if err != nil || e.Proto != "udp" || e.Action != hostlink.ActionWithdrawn {
 		t.Fatalf("third event %+v, %v", e, err)
 	}
 	evcancel()
@@ -167,8 +170,8 @@ func TestControlErrorStatus(t *testing.T) {
 	c := startControl(t, &fakeControl{})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	err := c.do(ctx, http.MethodPost, "/time", map[string]int64{"unixNano": 0}, nil)
-	var se *StatusError
+	err := c.SetTime(ctx, time.Unix(0, 0)) // the fake refuses a zero clock
+	var se *hostlink.StatusError
 	if !errors.As(err, &se) || se.Code != http.StatusBadRequest {
 		t.Fatalf("error %v, want a 400 StatusError", err)
 	}
@@ -195,11 +198,11 @@ func TestParseEvent(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.line, func(t *testing.T) {
-			_, err := ParseEvent([]byte(tc.line))
+			_, err := hostlink.ParseEvent([]byte(tc.line))
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("error %v, want error %v", err, tc.wantErr)
 			}
-			if errors.Is(err, ErrUnknownEvent) != tc.unknown {
+			if errors.Is(err, hostlink.ErrUnknownEvent) != tc.unknown {
 				t.Fatalf("error %v, want unknown %v", err, tc.unknown)
 			}
 		})
@@ -211,7 +214,7 @@ func FuzzParseEvent(f *testing.F) {
 	f.Add([]byte(`{"type":"x"}`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, line []byte) {
-		e, err := ParseEvent(line)
+		e, err := hostlink.ParseEvent(line)
 		if err != nil {
 			return
 		}
@@ -220,7 +223,7 @@ func FuzzParseEvent(f *testing.F) {
 			t.Fatalf("parsed event invalid: %v", err)
 		}
 		b, _ := json.Marshal(e)
-		e2, err := ParseEvent(b)
+		e2, err := hostlink.ParseEvent(b)
 		if err != nil || e2 != e {
 			t.Fatalf("round trip %+v -> %s -> %+v, %v", e, b, e2, err)
 		}
@@ -230,13 +233,13 @@ func FuzzParseEvent(f *testing.F) {
 func FuzzEventStream(f *testing.F) {
 	f.Add("{\"type\":\"port\",\"action\":\"published\",\"proto\":\"tcp\",\"hostPort\":1,\"target\":\"1.2.3.4:5\"}\n\n{}\n")
 	f.Fuzz(func(t *testing.T, s string) {
-		es := NewEventStream(io.NopCloser(strings.NewReader(s)))
+		es := hostlink.NewEventStream(io.NopCloser(strings.NewReader(s)))
 		for i := 0; ; i++ {
 			if i > len(s)+1 {
 				t.Fatal(fmt.Sprintf("stream of %d bytes yielded more than %d results", len(s), i))
 			}
 			_, err := es.Next()
-			if err == io.EOF || (err != nil && !errors.Is(err, ErrUnknownEvent) && strings.HasPrefix(err.Error(), "read events")) {
+			if err == io.EOF || (err != nil && !errors.Is(err, hostlink.ErrUnknownEvent) && strings.HasPrefix(err.Error(), "read events")) {
 				return
 			}
 		}
@@ -254,7 +257,7 @@ func (s *stagedControl) serve(c net.Conn) {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.calls++
-		engine := EngineStarting
+		engine := hostlink.EngineStarting
 		if s.calls > 3 {
 			engine = s.final
 		}
@@ -271,26 +274,26 @@ func TestWaitReady(t *testing.T) {
 		final   string
 		wantErr error
 	}{
-		{EngineReady, nil},
-		{EngineFailed, ErrEngineFailed},
+		{hostlink.EngineReady, nil},
+		{hostlink.EngineFailed, hostlink.ErrEngineFailed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.final, func(t *testing.T) {
 			s := &stagedControl{final: tc.final}
 			path := filepath.Join(t.TempDir(), "link.sock")
-			startSerialGuest(t, path, map[uint32]func(net.Conn){1024: s.serve})
-			d := NewSerial(path, nil)
+			linktest.StartSerialGuest(t, path, map[uint32]func(net.Conn){1024: s.serve})
+			d := hostlink.NewSerial(path, nil)
 			defer d.Close()
-			c := NewClient(d)
+			c := hostlink.NewClient(d)
 			defer c.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			var seen []string
-			st, err := c.WaitReady(ctx, func(st Status) { seen = append(seen, st.Engine) })
+			st, err := c.WaitReady(ctx, func(st hostlink.Status) { seen = append(seen, st.Engine) })
 			if !errors.Is(err, tc.wantErr) || st.Engine != tc.final {
 				t.Fatalf("WaitReady: %+v, %v", st, err)
 			}
-			if len(seen) != 4 || seen[0] != EngineStarting {
+			if len(seen) != 4 || seen[0] != hostlink.EngineStarting {
 				t.Fatalf("progress %q", seen)
 			}
 		})
@@ -299,8 +302,8 @@ func TestWaitReady(t *testing.T) {
 
 func TestWaitReadyGivesUp(t *testing.T) {
 	// No guest at all: the socket does not exist.
-	d := NewSerial(filepath.Join(t.TempDir(), "none.sock"), nil)
-	c := NewClient(d)
+	d := hostlink.NewSerial(filepath.Join(t.TempDir(), "none.sock"), nil)
+	c := hostlink.NewClient(d)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	if _, err := c.WaitReady(ctx, nil); !errors.Is(err, context.DeadlineExceeded) {
