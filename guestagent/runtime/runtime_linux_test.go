@@ -106,6 +106,7 @@ func newEnv(t *testing.T) *testEnv {
 	cg, err := cgroups.New("berth-rt-test")
 	if err == nil {
 		cgm = cg
+		t.Cleanup(func() { os.Remove(filepath.Join(cg.Mount(), "berth-rt-test")) })
 	} else {
 		t.Logf("running without cgroups: %v", err)
 	}
@@ -397,6 +398,7 @@ func BenchmarkRunTrue(b *testing.B) {
 	var cgm CgroupManager
 	if cg, err := cgroups.New("berth-rt-bench"); err == nil {
 		cgm = cg
+		b.Cleanup(func() { os.Remove(filepath.Join(cg.Mount(), "berth-rt-bench")) })
 	}
 	rt, err := New(Config{StateDir: filepath.Join(dir, "state"), Cgroups: cgm})
 	if err != nil {
