@@ -167,7 +167,12 @@ func (e *Engine) ContainerAttach(ctx context.Context, name string, opts api.Atta
 
 	detached := make(chan struct{})
 	if opts.UseStdin && openStdin {
-		go e.pumpStdin(ctx, c, stdin, keys, stdinOnce, detached)
+		if !tty {
+			// As dockerd: detach keys apply to terminals only; raw input
+			// passes untouched.
+			keys = nil
+		}
+		go e.pumpStdin(ctx, c, stdin, keys, stdinOnce && !tty, detached)
 	}
 	select {
 	case <-sub.done:
@@ -178,8 +183,9 @@ func (e *Engine) ContainerAttach(ctx context.Context, name string, opts api.Atta
 }
 
 // pumpStdin copies the client's input into the container's stdin, waiting
-// for the container to start when it has not yet.
-func (e *Engine) pumpStdin(ctx context.Context, c *ctr, in io.Reader, keys []byte, stdinOnce bool, detached chan struct{}) {
+// for the container to start when it has not yet. At the end of the input
+// it closes the container's stdin (closeStdin) or ends the session.
+func (e *Engine) pumpStdin(ctx context.Context, c *ctr, in io.Reader, keys []byte, closeStdin bool, detached chan struct{}) {
 	scanner := &detachScanner{keys: keys}
 	buf := make([]byte, 32*1024)
 	current := func() *run {
@@ -212,11 +218,15 @@ func (e *Engine) pumpStdin(ctx context.Context, c *ctr, in io.Reader, keys []byt
 			}
 		}
 		if err != nil {
-			if stdinOnce {
+			if closeStdin {
 				if r := current(); r != nil {
 					r.closeStdin()
 				}
+				return
 			}
+			// As dockerd: without StdinOnce (or with a terminal) the end
+			// of the client's input ends the session.
+			close(detached)
 			return
 		}
 	}

@@ -195,7 +195,11 @@ func (e *Engine) ExecStart(ctx context.Context, id string, opts api.ExecStartOpt
 	detached := make(chan struct{})
 	if stdin != nil {
 		go func() {
-			scanner := &detachScanner{keys: x.detachKeys}
+			keys := x.detachKeys
+			if !tty {
+				keys = nil // detach keys apply to terminals only
+			}
+			scanner := &detachScanner{keys: keys}
 			buf := make([]byte, 32*1024)
 			for {
 				n, err := stdin.Read(buf)

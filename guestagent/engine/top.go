@@ -119,32 +119,157 @@ func cpuTime(ticks uint64) string {
 	return fmt.Sprintf("%02d:%02d:%02d", secs/3600, secs/60%60, secs%60)
 }
 
-// topFormat is the column set a ps_args asks for: "-ef" style (the
-// default) or BSD "aux" style.
-func topFormat(psArgs string) (bsd bool, err error) {
-	a := strings.TrimSpace(psArgs)
-	switch {
-	case a == "":
-		return false, nil
-	case strings.HasPrefix(a, "-"):
-		for _, f := range strings.Fields(a) {
-			if !strings.HasPrefix(f, "-") || strings.Trim(f[1:], "efAlFjHwyc") != "" {
-				return false, invalid("ps_args %q is not supported: use -ef or aux", psArgs)
-			}
-		}
-		return false, nil
-	default:
-		if strings.Trim(a, "auxwfe ") != "" {
-			return false, invalid("ps_args %q is not supported: use -ef or aux", psArgs)
-		}
-		return true, nil
+// topColumn is one output column of top: its title and how to fill it.
+type topColumn struct {
+	title string
+	value func(p *procInfo, x *topContext) string
+}
+
+// topContext is what the column functions share.
+type topContext struct {
+	boot     time.Time
+	memTotal uint64
+	now      time.Time
+}
+
+func (x *topContext) start(p *procInfo) time.Time {
+	return x.boot.Add(time.Duration(p.startTicks) * time.Second / clockTicks)
+}
+
+func (x *topContext) cpu(p *procInfo) float64 {
+	elapsed := x.now.Sub(x.start(p)).Seconds()
+	if elapsed <= 0 {
+		return 0
 	}
+	return float64(p.utime+p.stime) / clockTicks / elapsed * 100
+}
+
+func (x *topContext) stime(p *procInfo) string {
+	st := x.start(p)
+	if x.now.Sub(st) > 24*time.Hour {
+		return st.Format("Jan02")
+	}
+	return st.Format("15:04")
+}
+
+func elapsedString(d time.Duration) string {
+	s := int64(d.Seconds())
+	days, h, m, sec := s/86400, s/3600%24, s/60%60, s%60
+	switch {
+	case days > 0:
+		return fmt.Sprintf("%d-%02d:%02d:%02d", days, h, m, sec)
+	case h > 0:
+		return fmt.Sprintf("%02d:%02d:%02d", h, m, sec)
+	}
+	return fmt.Sprintf("%02d:%02d", m, sec)
+}
+
+// topFields are the -o keywords top understands, with procps's titles.
+var topFields = map[string]topColumn{
+	"pid":     {"PID", func(p *procInfo, _ *topContext) string { return strconv.Itoa(p.pid) }},
+	"ppid":    {"PPID", func(p *procInfo, _ *topContext) string { return strconv.Itoa(p.ppid) }},
+	"user":    {"USER", func(p *procInfo, _ *topContext) string { return userName(p.uid) }},
+	"uid":     {"UID", func(p *procInfo, _ *topContext) string { return strconv.Itoa(p.uid) }},
+	"args":    {"COMMAND", func(p *procInfo, _ *topContext) string { return p.cmdline }},
+	"command": {"COMMAND", func(p *procInfo, _ *topContext) string { return p.cmdline }},
+	"cmd":     {"CMD", func(p *procInfo, _ *topContext) string { return p.cmdline }},
+	"comm":    {"COMMAND", func(p *procInfo, _ *topContext) string { return p.comm }},
+	"stat":    {"STAT", func(p *procInfo, _ *topContext) string { return p.state }},
+	"tty":     {"TT", func(p *procInfo, _ *topContext) string { return p.tty }},
+	"time":    {"TIME", func(p *procInfo, _ *topContext) string { return cpuTime(p.utime + p.stime) }},
+	"etime":   {"ELAPSED", func(p *procInfo, x *topContext) string { return elapsedString(x.now.Sub(x.start(p))) }},
+	"stime":   {"STIME", func(p *procInfo, x *topContext) string { return x.stime(p) }},
+	"start":   {"STARTED", func(p *procInfo, x *topContext) string { return x.stime(p) }},
+	"rss":     {"RSS", func(p *procInfo, _ *topContext) string { return strconv.FormatUint(p.rss, 10) }},
+	"vsz":     {"VSZ", func(p *procInfo, _ *topContext) string { return strconv.FormatUint(p.vsz, 10) }},
+	"nlwp":    {"NLWP", func(p *procInfo, _ *topContext) string { return strconv.Itoa(p.threads) }},
+	"c":       {"C", func(p *procInfo, x *topContext) string { return strconv.Itoa(int(x.cpu(p))) }},
+	"%cpu":    {"%CPU", func(p *procInfo, x *topContext) string { return fmt.Sprintf("%.1f", x.cpu(p)) }},
+	"pcpu":    {"%CPU", func(p *procInfo, x *topContext) string { return fmt.Sprintf("%.1f", x.cpu(p)) }},
+	"%mem":    {"%MEM", memColumn},
+	"pmem":    {"%MEM", memColumn},
+}
+
+func memColumn(p *procInfo, x *topContext) string {
+	if x.memTotal == 0 {
+		return "0.0"
+	}
+	return fmt.Sprintf("%.1f", float64(p.rss)/float64(x.memTotal)*100)
+}
+
+// The column sets of the two classic formats.
+var (
+	efColumns  = []string{"uid:UID", "pid", "ppid", "c", "stime", "tty:TTY", "time", "cmd"}
+	auxColumns = []string{"user", "pid", "%cpu", "%mem", "vsz", "rss", "tty:TTY", "stat", "start:START", "time", "command"}
+)
+
+// topFormat turns ps_args into columns: "" and "-ef" style give ps -ef's
+// columns, BSD "aux" style gives ps aux's, and -o/o/--format LIST (comma or
+// space separated keywords, each optionally KEY=TITLE) picks columns.
+// Process selection flags (-e, -A, a, x, ...) are accepted and change
+// nothing: top always lists the container's processes.
+func topFormat(psArgs string) ([]topColumn, error) {
+	fields := strings.Fields(psArgs)
+	var spec []string
+	bsd := false
+	for i := 0; i < len(fields); i++ {
+		f := fields[i]
+		switch {
+		case f == "-o" || f == "o" || f == "--format" || f == "-O":
+			if i+1 >= len(fields) {
+				return nil, invalid("ps_args %q: %s needs a list of columns", psArgs, f)
+			}
+			i++
+			spec = append(spec, strings.Split(fields[i], ",")...)
+		case strings.HasPrefix(f, "--format="):
+			spec = append(spec, strings.Split(strings.TrimPrefix(f, "--format="), ",")...)
+		case strings.HasPrefix(f, "-o"):
+			spec = append(spec, strings.Split(f[2:], ",")...)
+		case strings.HasPrefix(f, "-"):
+			if strings.Trim(f[1:], "eAfFlLjHwyca") != "" {
+				return nil, invalid("ps_args %q: option %s is not supported", psArgs, f)
+			}
+		default:
+			if strings.Trim(f, "auxwfeAcU") != "" {
+				return nil, invalid("ps_args %q: option %s is not supported", psArgs, f)
+			}
+			bsd = true
+		}
+	}
+	if len(spec) == 0 {
+		spec = efColumns
+		if bsd {
+			spec = auxColumns
+		}
+	}
+	var cols []topColumn
+	for _, s := range spec {
+		if s == "" {
+			continue
+		}
+		key, title, custom := strings.Cut(s, "=")
+		if !custom {
+			key, title, custom = strings.Cut(s, ":")
+		}
+		c, ok := topFields[strings.ToLower(key)]
+		if !ok {
+			return nil, invalid("ps_args %q: unknown column %q", psArgs, key)
+		}
+		if custom {
+			c.title = title
+		}
+		cols = append(cols, c)
+	}
+	if len(cols) == 0 {
+		return nil, invalid("ps_args %q: no columns", psArgs)
+	}
+	return cols, nil
 }
 
 // ContainerTop implements api.ContainerBackend.
 func (e *Engine) ContainerTop(ctx context.Context, name string, psArgs string) (container.TopResponse, error) {
 	var resp container.TopResponse
-	bsd, err := topFormat(psArgs)
+	cols, err := topFormat(psArgs)
 	if err != nil {
 		return resp, err
 	}
@@ -167,16 +292,13 @@ func (e *Engine) ContainerTop(ctx context.Context, name string, psArgs string) (
 		return resp, fmt.Errorf("list processes of %s: %w", c.m.ID, err)
 	}
 	sort.Ints(pids)
-	boot := bootTime()
-	var memTotal uint64
+	x := &topContext{boot: bootTime(), now: time.Now()}
 	var info unix.Sysinfo_t
 	if unix.Sysinfo(&info) == nil {
-		memTotal = uint64(info.Totalram) * uint64(info.Unit) / 1024
+		x.memTotal = uint64(info.Totalram) * uint64(info.Unit) / 1024
 	}
-	if bsd {
-		resp.Titles = []string{"USER", "PID", "%CPU", "%MEM", "VSZ", "RSS", "TTY", "STAT", "START", "TIME", "COMMAND"}
-	} else {
-		resp.Titles = []string{"UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"}
+	for _, c := range cols {
+		resp.Titles = append(resp.Titles, c.title)
 	}
 	resp.Processes = [][]string{}
 	for _, pid := range pids {
@@ -184,32 +306,11 @@ func (e *Engine) ContainerTop(ctx context.Context, name string, psArgs string) (
 		if err != nil {
 			continue // exited meanwhile
 		}
-		start := boot.Add(time.Duration(p.startTicks) * time.Second / clockTicks)
-		elapsed := time.Since(start).Seconds()
-		cpu := 0.0
-		if elapsed > 0 {
-			cpu = float64(p.utime+p.stime) / clockTicks / elapsed * 100
+		row := make([]string, len(cols))
+		for i, c := range cols {
+			row[i] = c.value(&p, x)
 		}
-		stime := start.Format("15:04")
-		if time.Since(start) > 24*time.Hour {
-			stime = start.Format("Jan02")
-		}
-		if bsd {
-			mem := 0.0
-			if memTotal > 0 {
-				mem = float64(p.rss) / float64(memTotal) * 100
-			}
-			resp.Processes = append(resp.Processes, []string{
-				userName(p.uid), strconv.Itoa(p.pid), fmt.Sprintf("%.1f", cpu), fmt.Sprintf("%.1f", mem),
-				strconv.FormatUint(p.vsz, 10), strconv.FormatUint(p.rss, 10), p.tty, p.state, stime,
-				cpuTime(p.utime + p.stime), p.cmdline,
-			})
-			continue
-		}
-		resp.Processes = append(resp.Processes, []string{
-			userName(p.uid), strconv.Itoa(p.pid), strconv.Itoa(p.ppid), strconv.Itoa(int(cpu)), stime,
-			p.tty, cpuTime(p.utime + p.stime), p.cmdline,
-		})
+		resp.Processes = append(resp.Processes, row)
 	}
 	e.emit(c, "top", nil)
 	return resp, nil
