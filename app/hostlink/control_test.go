@@ -310,3 +310,30 @@ func TestWaitReadyGivesUp(t *testing.T) {
 		t.Fatalf("WaitReady without a guest: %v", err)
 	}
 }
+
+// TestKeepTimeSetsAtOnce: the guest clock is set when KeepTime starts.
+func TestKeepTimeSetsAtOnce(t *testing.T) {
+	f := &fakeControl{}
+	c := startControl(t, f)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.KeepTime(ctx, 10*time.Millisecond, nil); close(done) }()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		f.mu.Lock()
+		clock := f.clock
+		f.mu.Unlock()
+		if clock != 0 {
+			if d := time.Since(time.Unix(0, clock)); d < 0 || d > time.Minute {
+				t.Fatalf("guest clock set %v away from now", d)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("guest clock never set")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+}
