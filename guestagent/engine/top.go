@@ -215,7 +215,8 @@ func topFormat(psArgs string) ([]topColumn, error) {
 	for i := 0; i < len(fields); i++ {
 		f := fields[i]
 		switch {
-		case f == "-o" || f == "o" || f == "--format" || f == "-O":
+		case f == "-o" || f == "o" || f == "--format" || f == "-O" ||
+			len(f) > 2 && f[0] == '-' && f[len(f)-1] == 'o' && strings.Trim(f[1:len(f)-1], "eAfFlLjHwyca") == "":
 			if i+1 >= len(fields) {
 				return nil, invalid("ps_args %q: %s needs a list of columns", psArgs, f)
 			}
