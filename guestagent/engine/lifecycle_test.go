@@ -128,6 +128,11 @@ func TestRunLifecycle(t *testing.T) {
 	_, live, cancel := e.SubscribeEvents(bg, time.Time{}, time.Time{}, api.Filters{"type": {"container"}})
 	defer cancel()
 	id := create(t, e, "one", container.Config{Cmd: []string{"echo", "hello", "world"}, Labels: map[string]string{"k": "v"}}, nil)
+	quoted := create(t, e, "", container.Config{Cmd: []string{"echo", "a b", "c"}}, nil)
+	if list, _ := e.ContainerList(bg, api.ListOptions{All: true, Filters: api.Filters{"id": {quoted}}}); len(list) != 1 || list[0].Command != "echo 'a b' c" {
+		t.Errorf("quoted command: %+v", list)
+	}
+	e.ContainerRemove(bg, quoted, api.RemoveOptions{})
 
 	if err := e.ContainerStart(bg, "one"); err != nil {
 		t.Fatal(err)

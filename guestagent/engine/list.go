@@ -209,9 +209,13 @@ func (e *Engine) ContainerList(ctx context.Context, opts api.ListOptions) ([]con
 
 // summary fills a ps row as dockerd does.
 func summary(m *meta, t time.Time) container.Summary {
+	// dockerd quotes the arguments that contain a space.
 	cmd := m.Path
-	if len(m.Args) > 0 {
-		cmd += " " + strings.Join(m.Args, " ")
+	for _, a := range m.Args {
+		if strings.Contains(a, " ") {
+			a = "'" + a + "'"
+		}
+		cmd += " " + a
 	}
 	labels := m.Config.Labels
 	if labels == nil {
