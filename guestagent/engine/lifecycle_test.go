@@ -125,7 +125,7 @@ func TestLookup(t *testing.T) {
 
 func TestRunLifecycle(t *testing.T) {
 	e, rt, imgs := newTestEngine(t, "")
-	_, live, cancel := e.SubscribeEvents(bg, time.Time{}, time.Time{}, api.Filters{"type": {"container"}})
+	_, live, cancel := e.SubscribeEvents(bg, time.Time{}, time.Time{}, api.Filters{"type": {"container"}, "container": {"one"}})
 	defer cancel()
 	id := create(t, e, "one", container.Config{Cmd: []string{"echo", "hello", "world"}, Labels: map[string]string{"k": "v"}}, nil)
 	quoted := create(t, e, "", container.Config{Cmd: []string{"echo", "a b", "c"}}, nil)
