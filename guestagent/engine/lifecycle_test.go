@@ -504,6 +504,7 @@ func TestListFilters(t *testing.T) {
 		{"label key", api.ListOptions{All: true, Filters: api.Filters{"label": {"app"}}}, []string{"bb", "aa"}, ""},
 		{"label value", api.ListOptions{All: true, Filters: api.Filters{"label": {"app=y"}}}, []string{"bb"}, ""},
 		{"name regex", api.ListOptions{All: true, Filters: api.Filters{"name": {"^/(aa|bb)$"}}}, []string{"bb", "aa"}, ""},
+		{"name without slash", api.ListOptions{All: true, Filters: api.Filters{"name": {"^bb$"}}}, []string{"bb"}, ""},
 		{"id prefix", api.ListOptions{All: true, Filters: api.Filters{"id": {a[:6]}}}, []string{"aa"}, ""},
 		{"ancestor", api.ListOptions{All: true, Filters: api.Filters{"ancestor": {"ep"}}}, []string{"dd"}, ""},
 		{"before", api.ListOptions{All: true, Filters: api.Filters{"before": {"cc"}}}, []string{"bb", "aa"}, ""},

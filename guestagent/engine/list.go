@@ -134,7 +134,9 @@ func matchLabels(have map[string]string, want []string) bool {
 func (pf *psFilter) match(m *meta) bool {
 	st := m.State.stateString()
 	return anyMatch(pf.ids, func(id string) bool { return strings.HasPrefix(m.ID, id) }) &&
-		anyMatch(pf.nameRes, func(re *regexp.Regexp) bool { return re.MatchString(m.Name) }) &&
+		anyMatch(pf.nameRes, func(re *regexp.Regexp) bool {
+			return re.MatchString(m.Name) || re.MatchString(strings.TrimPrefix(m.Name, "/"))
+		}) &&
 		matchLabels(m.Config.Labels, pf.labels) &&
 		anyMatch(pf.statuses, func(s string) bool { return string(st) == s }) &&
 		anyMatch(pf.exited, func(code int) bool { return st == container.StateExited && m.State.ExitCode == code }) &&
