@@ -66,7 +66,8 @@ type Options struct {
 }
 
 // Store is the image store. Its directory holds content/ (config blobs),
-// overlay/ (the snapshotter's layers and container layers), index.json
+// ov/ (the snapshotter's layers and container layers; a short name keeps
+// overlay mount options small), index.json
 // (images and names) and tmp/ (archives being loaded).
 type Store struct {
 	root    string
@@ -108,7 +109,7 @@ func OpenWith(root string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("image store: %w", err)
 	}
-	sn, err := snapshot.Open(filepath.Join(root, "overlay"))
+	sn, err := snapshot.Open(filepath.Join(root, "ov"))
 	if err != nil {
 		return nil, fmt.Errorf("image store: %w", err)
 	}

@@ -22,8 +22,9 @@ import (
 //
 //	layers/<chain-id hex>/fs          a committed, read-only layer
 //	layers/<chain-id hex>/layer.json  its metadata (parent, link, size)
-//	l/<link>                          short symlink to layers/<hex>/fs,
-//	                                  used in overlay lowerdir options
+//	l/<link>                          short symlink to layers/<hex>/fs or
+//	                                  containers/<key>, used in overlay
+//	                                  mount options
 //	containers/<key>/upper, work      a container's writable layer
 //	containers/<key>/container.json   its metadata (parent chain ID)
 //	empty/                            lower layer of images with no layers
@@ -52,6 +53,8 @@ type LayerInfo struct {
 type containerMeta struct {
 	Key    string        `json:"key"`
 	Parent digest.Digest `json:"parent,omitempty"`
+	// Link is the container directory's short name in l/.
+	Link string `json:"link,omitempty"`
 }
 
 // NotFoundError names a layer or container layer that does not exist.
@@ -103,6 +106,22 @@ func Open(root string) (*Snapshotter, error) {
 		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
 			if err := os.Symlink(filepath.Join("..", "layers", id.Encoded(), "fs"), p); err != nil {
 				return nil, fmt.Errorf("snapshot: restore link of layer %s: %w", id, err)
+			}
+		}
+	}
+	ctrs, err := os.ReadDir(filepath.Join(root, "containers"))
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: list container layers: %w", err)
+	}
+	for _, e := range ctrs {
+		m, err := s.container(e.Name())
+		if err != nil || !linkPattern.MatchString(m.Link) {
+			continue
+		}
+		p := filepath.Join(root, "l", m.Link)
+		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+			if err := os.Symlink(filepath.Join("..", "containers", m.Key), p); err != nil {
+				return nil, fmt.Errorf("snapshot: restore link of container layer %s: %w", m.Key, err)
 			}
 		}
 	}
@@ -241,14 +260,6 @@ func (s *Snapshotter) apply(parent digest.Digest, r io.Reader, opts ApplyOptions
 	if err != nil {
 		return LayerInfo{}, err
 	}
-	link, err := newLink()
-	if err != nil {
-		return LayerInfo{}, err
-	}
-	info := LayerInfo{ChainID: chainID, Parent: parent, Link: link, Size: size}
-	if err := writeJSON(filepath.Join(tmp, "layer.json"), info); err != nil {
-		return LayerInfo{}, fmt.Errorf("snapshot: apply layer %s: %w", chainID, err)
-	}
 	if err := syncFS(tmp); err != nil {
 		return LayerInfo{}, fmt.Errorf("snapshot: apply layer %s: %w", chainID, err)
 	}
@@ -258,12 +269,18 @@ func (s *Snapshotter) apply(parent digest.Digest, r io.Reader, opts ApplyOptions
 	if info, err := s.Layer(chainID); err == nil {
 		return info, nil // committed meanwhile by someone else
 	}
-	linkPath := filepath.Join(s.root, "l", link)
-	if err := os.Symlink(filepath.Join("..", "layers", chainID.Encoded(), "fs"), linkPath); err != nil {
+	// The link is durable before the layer becomes visible.
+	link, err := s.claimLink(filepath.Join("..", "layers", chainID.Encoded(), "fs"))
+	if err != nil {
 		return LayerInfo{}, fmt.Errorf("snapshot: link layer %s: %w", chainID, err)
 	}
-	// The link is durable before the layer becomes visible.
-	if err := syncDir(filepath.Join(s.root, "l")); err != nil {
+	linkPath := filepath.Join(s.root, "l", link)
+	info := LayerInfo{ChainID: chainID, Parent: parent, Link: link, Size: size}
+	if err := writeJSON(filepath.Join(tmp, "layer.json"), info); err != nil {
+		os.Remove(linkPath)
+		return LayerInfo{}, fmt.Errorf("snapshot: apply layer %s: %w", chainID, err)
+	}
+	if err := syncDir(tmp); err != nil {
 		os.Remove(linkPath)
 		return LayerInfo{}, err
 	}
@@ -351,7 +368,18 @@ func (s *Snapshotter) Prepare(key string, parent digest.Digest) ([]Mount, error)
 			return nil, fmt.Errorf("snapshot: prepare %s: %w", key, err)
 		}
 	}
-	if err := writeJSON(filepath.Join(tmp, "container.json"), containerMeta{Key: key, Parent: parent}); err != nil {
+	link, err := s.claimLink(filepath.Join("..", "containers", key))
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: prepare %s: %w", key, err)
+	}
+	m := containerMeta{Key: key, Parent: parent, Link: link}
+	ok := false
+	defer func() {
+		if !ok {
+			os.Remove(filepath.Join(s.root, "l", link))
+		}
+	}()
+	if err := writeJSON(filepath.Join(tmp, "container.json"), m); err != nil {
 		return nil, fmt.Errorf("snapshot: prepare %s: %w", key, err)
 	}
 	if err := syncDir(tmp); err != nil {
@@ -360,10 +388,11 @@ func (s *Snapshotter) Prepare(key string, parent digest.Digest) ([]Mount, error)
 	if err := os.Rename(tmp, final); err != nil {
 		return nil, fmt.Errorf("snapshot: prepare %s: %w", key, err)
 	}
+	ok = true
 	if err := syncDir(filepath.Join(s.root, "containers")); err != nil {
 		return nil, err
 	}
-	return s.mounts(key, parent)
+	return s.mounts(m)
 }
 
 type existsError struct{ key string }
@@ -392,15 +421,19 @@ func (s *Snapshotter) Mounts(key string) ([]Mount, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.mounts(key, m.Parent)
+	return s.mounts(m)
 }
 
 // maxMountData is the kernel's limit on mount(2) option data (one page,
 // including the terminating NUL).
 var maxMountData = os.Getpagesize() - 1
 
-func (s *Snapshotter) mounts(key string, parent digest.Digest) ([]Mount, error) {
+func (s *Snapshotter) mounts(m containerMeta) ([]Mount, error) {
+	key, parent := m.Key, m.Parent
 	dir, _ := s.containerDir(key)
+	if m.Link != "" {
+		dir = filepath.Join(s.root, "l", m.Link)
+	}
 	var lowers []string
 	if parent == "" {
 		lowers = []string{filepath.Join(s.root, "empty")}
@@ -431,7 +464,8 @@ func (s *Snapshotter) Remove(key string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.container(key); err != nil {
+	m, err := s.container(key)
+	if err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -445,6 +479,9 @@ func (s *Snapshotter) Remove(key string) error {
 	}
 	if err := syncDir(filepath.Join(s.root, "containers")); err != nil {
 		return err
+	}
+	if m.Link != "" {
+		os.Remove(filepath.Join(s.root, "l", m.Link))
 	}
 	if err := os.RemoveAll(trash); err != nil {
 		return fmt.Errorf("snapshot: remove %s: %w", key, err)
@@ -527,14 +564,35 @@ func DiskUsage(dir string) (int64, error) {
 
 var linkEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
-// newLink makes a short random name for a layer's symlink in l/; short
-// names keep the overlay option string small for deep images.
-func newLink() (string, error) {
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("snapshot: random link name: %w", err)
+// linkLen is the length of the names in l/. Four base32 characters (a
+// million names, a collision just means another draw) keep the overlay
+// options of a 125-layer image under the page-size limit of mount(2):
+// every layer costs len(root)+8 bytes of lowerdir.
+const linkLen = 4
+
+// claimLink makes a new short symlink in l/ pointing at target (relative
+// to l/), makes it durable and returns its name. The caller holds s.mu.
+func (s *Snapshotter) claimLink(target string) (string, error) {
+	for range 1000 {
+		var b [3]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", fmt.Errorf("random link name: %w", err)
+		}
+		link := linkEncoding.EncodeToString(b[:])[:linkLen]
+		err := os.Symlink(target, filepath.Join(s.root, "l", link))
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		if err := syncDir(filepath.Join(s.root, "l")); err != nil {
+			os.Remove(filepath.Join(s.root, "l", link))
+			return "", err
+		}
+		return link, nil
 	}
-	return linkEncoding.EncodeToString(b[:]), nil
+	return "", errors.New("no free link name")
 }
 
 func readJSON(p string, v any) error {

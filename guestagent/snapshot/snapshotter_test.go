@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
@@ -156,6 +157,24 @@ func TestOpenDropsUnfinishedWork(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "l", info.Link, "a")); err != nil {
 		t.Fatalf("lost link not restored: %v", err)
 	}
+	// And a container layer's link.
+	s2, _ := Open(root)
+	if _, err := s2.Prepare("ctr", id); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := s2.container("ctr")
+	os.Remove(filepath.Join(root, "l", m.Link))
+	s3, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := s3.Mounts("ctr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "l", m.Link, "upper")); err != nil || !strings.Contains(strings.Join(ms[0].Options, ","), "l/"+m.Link+"/upper") {
+		t.Fatalf("container link not restored: %v, %v", err, ms)
+	}
 	if left, _ := os.ReadDir(filepath.Join(root, "tmp")); len(left) != 0 {
 		t.Fatalf("tmp not cleared: %v", left)
 	}
@@ -169,16 +188,24 @@ func TestOpenDropsUnfinishedWork(t *testing.T) {
 
 func TestMountDataFitsForDeepImages(t *testing.T) {
 	requireRoot(t)
-	s, err := Open(t.TempDir())
+	// The engine's store in the VM lives at /var/lib/berth/image/ov: a
+	// root of 23 characters must take dockerd's maximum of 125 layers.
+	root := fmt.Sprintf("/tmp/berth-deep-%07x", time.Now().UnixNano()&0xfffffff)
+	if len(root) != 23 {
+		t.Fatalf("test root %q is not 23 characters", root)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	s, err := Open(root)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var parent digest.Digest
-	const depth = 60
+	const depth = 125
 	for i := range depth {
 		parent = commit(t, s, parent, makeTar(t, file(fmt.Sprintf("f%d", i), "x")))
 	}
-	mounts, err := s.Prepare("deep", parent)
+	key := strings.Repeat("c", 64) // a container ID
+	mounts, err := s.Prepare(key, parent)
 	if err != nil {
 		t.Fatalf("Prepare of a %d-layer image: %v", depth, err)
 	}
@@ -191,8 +218,24 @@ func TestMountDataFitsForDeepImages(t *testing.T) {
 		t.Fatalf("mount %d layers: %v", depth, err)
 	}
 	defer unix.Unmount(target, unix.MNT_DETACH)
-	if _, err := os.Stat(filepath.Join(target, "f0")); err != nil {
+	for _, f := range []string{"f0", "f124"} {
+		if _, err := os.Stat(filepath.Join(target, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(target, "w"), []byte("w"), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	unix.Unmount(target, 0)
+	if _, err := os.Stat(filepath.Join(root, "containers", key, "upper", "w")); err != nil {
+		t.Fatalf("write did not land in the container's upper directory: %v", err)
+	}
+	if err := s.Remove(key); err != nil {
+		t.Fatal(err)
+	}
+	links, _ := os.ReadDir(filepath.Join(root, "l"))
+	if len(links) != depth {
+		t.Fatalf("%d links left, want one per layer (%d)", len(links), depth)
 	}
 }
 
