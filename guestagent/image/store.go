@@ -128,8 +128,13 @@ func (s *Store) repair() error {
 	changed := false
 	for id, r := range s.ix.Images {
 		_, cerr := s.content.Info(id)
-		if cerr != nil || (r.ChainID != "" && !s.snap.HasLayer(r.ChainID)) {
-			s.log.Warn("dropping image with missing content", "image", id, "config", cerr)
+		layersOK := true
+		if r.ChainID != "" {
+			chain, err := s.snap.Chain(r.ChainID)
+			layersOK = err == nil && len(chain) == len(r.DiffIDs)
+		}
+		if cerr != nil || !layersOK {
+			s.log.Warn("dropping image with missing content", "image", id, "config", cerr, "layersComplete", layersOK)
 			delete(s.ix.Images, id)
 			changed = true
 		}
