@@ -43,6 +43,7 @@ func (e *Engine) ContainerStart(ctx context.Context, name string) error {
 	}
 	c.m.ManualStop = false
 	c.restart = restartState{}
+	c.m.RestartCount = 0
 	err = e.startLocked(c)
 	autoRemove := err != nil && c.m.HostConfig.AutoRemove
 	c.mu.Unlock()
@@ -463,6 +464,7 @@ func (e *Engine) ContainerRestart(ctx context.Context, name string, signal strin
 	c.m.State.Running = false
 	c.m.ManualStop = false
 	c.restart = restartState{}
+	c.m.RestartCount = 0
 	err = e.startLocked(c)
 	c.mu.Unlock()
 	if err != nil {
