@@ -218,3 +218,43 @@ func TestDeviceFilter(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyAndOOMOnFiles runs the manager against a plain directory that
+// stands in for a cgroup with every controller enabled.
+func TestApplyAndOOMOnFiles(t *testing.T) {
+	root := t.TempDir()
+	m, err := NewAt(root, "parent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Capabilities().Memory || m.Capabilities().Pids {
+		t.Fatalf("capabilities without controllers: %+v", m.Capabilities())
+	}
+	m.ctrls = map[string]bool{"memory": true, "cpu": true, "pids": true}
+	dir, err := m.Create("c", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := &specs.LinuxResources{
+		Memory: &specs.LinuxMemory{Limit: ptr(int64(1 << 20)), Swap: ptr(int64(2 << 20))},
+		CPU:    &specs.LinuxCPU{Shares: ptr(uint64(2048)), Quota: ptr(int64(50000)), Period: ptr(uint64(100000))},
+		Pids:   &specs.LinuxPids{Limit: ptr(int64(7))},
+	}
+	if err := m.Update("c", res); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"memory.max": "1048576", "memory.swap.max": "1048576", "cpu.weight": "79", "cpu.max": "50000 100000", "pids.max": "7"}
+	for f, v := range want {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil || string(b) != v {
+			t.Errorf("%s = %q, %v; want %q", f, b, err, v)
+		}
+	}
+	if m.OOMKilled("c") {
+		t.Fatal("OOMKilled without memory.events")
+	}
+	os.WriteFile(filepath.Join(dir, "memory.events"), []byte("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n"), 0o644)
+	if !m.OOMKilled("c") {
+		t.Fatal("oom_kill 1 not reported")
+	}
+}

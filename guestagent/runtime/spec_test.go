@@ -182,3 +182,46 @@ func TestFilterEncoding(t *testing.T) {
 		t.Fatal("the same profile was compiled twice")
 	}
 }
+
+func FuzzSecurePath(f *testing.F) {
+	root := f.TempDir()
+	os.MkdirAll(filepath.Join(root, "a/b"), 0o755)
+	os.Symlink("/a", filepath.Join(root, "abs"))
+	os.Symlink("../../../../..", filepath.Join(root, "a/b/up"))
+	os.Symlink("b/../../..", filepath.Join(root, "a/rel"))
+	os.Symlink("self", filepath.Join(root, "self"))
+	for _, s := range []string{"/etc/passwd", "../..", "/abs/b/up/x", "a/rel/../../y", "/self/z", "//./a/../../b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		if strings.ContainsRune(p, 0) {
+			return
+		}
+		got, err := securePath(root, p)
+		if err != nil {
+			return
+		}
+		if got != root && !strings.HasPrefix(got, root+"/") {
+			t.Fatalf("securePath(%q) = %q escapes %q", p, got, root)
+		}
+	})
+}
+
+func FuzzMountOptions(f *testing.F) {
+	f.Add("rbind,rprivate,ro,size=1k")
+	f.Add("nosuid,,mode=0755")
+	f.Fuzz(func(t *testing.T, s string) {
+		flags, prop, data, bind := mountOptions(strings.Split(s, ","))
+		if bind != (flags&unix.MS_BIND != 0) {
+			t.Fatalf("bind %v but flags %s", bind, flagString(flags))
+		}
+		if prop&^(unix.MS_PRIVATE|unix.MS_SHARED|unix.MS_SLAVE|unix.MS_UNBINDABLE|unix.MS_REC) != 0 {
+			t.Fatalf("propagation %s", flagString(prop))
+		}
+		for _, d := range strings.Split(data, ",") {
+			if d == "ro" || d == "rbind" || d == "rprivate" {
+				t.Fatalf("flag %q left in data %q", d, data)
+			}
+		}
+	})
+}
