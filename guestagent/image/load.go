@@ -444,6 +444,15 @@ func (s *Store) loadOne(ctx context.Context, root *os.Root, t loadTarget) (diges
 		if i > 0 {
 			parent = chains[i-1]
 		}
+		// The same diff on another parent: its files are here already.
+		if from, release := s.layerWithDiff(diffIDs[i]); from != "" {
+			_, err := s.snap.CloneLayer(chains[i], parent, from)
+			release()
+			if err == nil {
+				continue
+			}
+			s.log.Warn("cloning a present layer failed; applying it", "layer", diffIDs[i], "err", err)
+		}
 		if err := s.applyFile(root, l, chains[i], parent, diffIDs[i]); err != nil {
 			return "", err
 		}
@@ -544,4 +553,26 @@ func (s *Store) nameLoaded(id digest.Digest, refs []reference.Named, repoDigest 
 		}
 	}
 	return nil
+}
+
+// layerWithDiff finds a committed layer whose diff is diffID and holds it
+// until release is called.
+func (s *Store) layerWithDiff(diffID digest.Digest) (digest.Digest, func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.ix.Images {
+		for i, c := range chainIDs(r.DiffIDs) {
+			if r.DiffIDs[i] == diffID && s.snap.HasLayer(c) {
+				s.inflight[c]++
+				return c, func() {
+					s.mu.Lock()
+					defer s.mu.Unlock()
+					if s.inflight[c]--; s.inflight[c] <= 0 {
+						delete(s.inflight, c)
+					}
+				}
+			}
+		}
+	}
+	return "", func() {}
 }

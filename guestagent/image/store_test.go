@@ -1013,3 +1013,61 @@ func TestSaveRoundTrip(t *testing.T) {
 		t.Fatalf("OCI layout gave %v, %v; want %s", b, err, a.ID)
 	}
 }
+
+func TestLoadClonesPresentDiff(t *testing.T) {
+	requireRoot(t)
+	s := openStore(t)
+	base1 := tarOf(t, tfile{name: "a", body: "a1"}, tfile{name: "d/", dir: true}, tfile{name: "d/x", body: "x"})
+	base2 := tarOf(t, tfile{name: "a", body: "a2"}, tfile{name: "d/", dir: true}, tfile{name: "d/x", body: "x2"}, tfile{name: "only2", body: "2"})
+	top := tarOf(t, tfile{name: ".wh.a"}, tfile{name: "d/", dir: true}, tfile{name: "d/.wh..wh..opq"}, tfile{name: "d/y", body: "y"}, tfile{name: "s", link: "d/y"})
+	load(t, s, legacySave(t, testImage{tags: []string{"one:1"}, layers: [][]byte{base1, top}}), true)
+	topChain := chainIDs([]digest.Digest{digest.FromBytes(base1), digest.FromBytes(top)})[1]
+	marker := filepath.Join(s.snap.Root(), "layers", topChain.Encoded(), "fs", "marker")
+	if err := os.WriteFile(marker, []byte("m"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The same top diff on another base.
+	load(t, s, legacySave(t, testImage{tags: []string{"two:2"}, layers: [][]byte{base2, top}}), true)
+	two, _ := s.Resolve("two:2")
+	root := mountRootfs(t, mustPrepare(t, s, "c", two.ID))
+	checks := []struct{ path, want string }{
+		{"a", ""}, {"d/x", ""}, {"d/y", "y"}, {"s", "y"}, {"only2", "2"},
+		{"marker", "m"}, // cloned, not extracted again
+	}
+	for _, c := range checks {
+		b, err := os.ReadFile(filepath.Join(root, c.path))
+		if c.want == "" {
+			if err == nil {
+				t.Errorf("%s visible", c.path)
+			}
+			continue
+		}
+		if string(b) != c.want {
+			t.Errorf("%s = %q, %v; want %q", c.path, b, err, c.want)
+		}
+	}
+	// The clone stands alone: removing the first image keeps it whole,
+	// and save reproduces its tar.
+	if _, err := s.ImageDelete(context.Background(), "one:1", false, false); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "d/y")); err != nil || string(b) != "y" {
+		t.Fatalf("after removing the first image: %q, %v", b, err)
+	}
+	if err := os.Remove(filepath.Join(s.snap.Root(), "layers", chainIDs([]digest.Digest{digest.FromBytes(base2), digest.FromBytes(top)})[1].Encoded(), "fs", "marker")); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := s.ImageSave(context.Background(), []string{"two:2"}, &buf); err != nil {
+		t.Fatalf("save of an image with a cloned layer: %v", err)
+	}
+}
+
+func mustPrepare(t *testing.T, s *Store, key string, id digest.Digest) []Mount {
+	t.Helper()
+	ms, err := s.PrepareRootfs(key, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms
+}

@@ -231,6 +231,17 @@ func (s *Snapshotter) ApplyNewLayer(parent digest.Digest, r io.Reader, opts Appl
 }
 
 func (s *Snapshotter) apply(parent digest.Digest, r io.Reader, opts ApplyOptions, finish func() (digest.Digest, error)) (LayerInfo, error) {
+	return s.build(parent, func(tmp string) (int64, error) {
+		// Reading to the end also makes the caller's digest cover the
+		// whole stream.
+		return applyRecorded(filepath.Join(tmp, "fs"), r, opts, filepath.Join(tmp, splitFile))
+	}, finish)
+}
+
+// build makes a layer on top of parent: fill populates tmp/fs (and may
+// add files beside it) and returns the layer's size, finish names the
+// layer or vetoes it; then the layer is synced and renamed into place.
+func (s *Snapshotter) build(parent digest.Digest, fill func(tmp string) (int64, error), finish func() (digest.Digest, error)) (LayerInfo, error) {
 	if parent != "" && !s.HasLayer(parent) {
 		return LayerInfo{}, fmt.Errorf("snapshot: apply layer: parent %s is not committed", parent)
 	}
@@ -246,9 +257,7 @@ func (s *Snapshotter) apply(parent digest.Digest, r io.Reader, opts ApplyOptions
 	if err := os.Mkdir(fsDir, 0o755); err != nil {
 		return LayerInfo{}, fmt.Errorf("snapshot: apply layer: %w", err)
 	}
-	// Reading to the end also makes the caller's digest cover the whole
-	// stream.
-	size, err := applyRecorded(fsDir, r, opts, filepath.Join(tmp, splitFile))
+	size, err := fill(tmp)
 	if err != nil {
 		return LayerInfo{}, fmt.Errorf("snapshot: apply layer: %w", err)
 	}
