@@ -37,7 +37,7 @@ func FuzzParseDockerManifest(f *testing.F) {
 }
 
 func FuzzParseOCI(f *testing.F) {
-	f.Add([]byte(`{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:` + "0000000000000000000000000000000000000000000000000000000000000000" + `","size":1,"annotations":{"io.containerd.image.name":"docker.io/library/busybox:latest"}}]}`))
+	f.Add([]byte(`{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:` + "0000000000000000000000000000000000000000000000000000000000000000" + `","size":1,"annotations":{"io.containerd.image.name":"library/busybox:latest"}}]}`))
 	f.Add([]byte(`{"schemaVersion":2,"config":{"digest":"sha256:00"},"layers":[]}`))
 	f.Add([]byte(`{"manifests":[{"digest":"md5:x"}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -80,7 +80,7 @@ func FuzzApplyChange(f *testing.F) {
 // FuzzReferences feeds arbitrary names to every entry point that parses
 // a reference typed by a user.
 func FuzzReferences(f *testing.F) {
-	for _, s := range []string{"busybox", "busybox:latest", "docker.io/library/busybox", "a@sha256:" + "0000000000000000000000000000000000000000000000000000000000000000", "sha256:abc", "abc", "UPPER", "", ":", "@"} {
+	for _, s := range []string{"busybox", "busybox:latest", "library/busybox", "localhost:5000/a/b:c", "a@sha256:" + "0000000000000000000000000000000000000000000000000000000000000000", "sha256:abc", "abc", "UPPER", "", ":", "@"} {
 		f.Add(s, "tag")
 	}
 	s, err := Open(f.TempDir())

@@ -29,8 +29,8 @@ type record struct {
 // fsync-dir, and only ever names content that was made durable first.
 type index struct {
 	Images map[digest.Digest]*record `json:"images"`
-	// Refs maps a normalised reference ("docker.io/library/busybox:latest"
-	// or "docker.io/library/busybox@sha256:...") to an image ID.
+	// Refs maps a normalised reference (the full form with domain and
+	// path, name:tag or name@digest) to an image ID.
 	Refs map[string]digest.Digest `json:"refs"`
 }
 

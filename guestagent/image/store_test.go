@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/berthdesktop/berth/guestagent/api"
+	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/jsonstream"
 	digest "github.com/opencontainers/go-digest"
@@ -105,7 +106,7 @@ func TestLoadDockerSaveAndRun(t *testing.T) {
 		t.Fatalf("%d layers committed, want 2 (the busybox layer is shared)", len(layers))
 	}
 
-	for _, name := range []string{"busybox", "docker.io/library/busybox:latest", "busybox:latest", "second", "example.com/team/second:v1"} {
+	for _, name := range []string{"busybox", fullName(t, "busybox"), "library/busybox", "busybox:latest", "second", "example.com/team/second:v1"} {
 		if _, err := s.Resolve(name); err != nil {
 			t.Errorf("Resolve(%q): %v", name, err)
 		}
@@ -199,7 +200,7 @@ func TestLoadOCI(t *testing.T) {
 		{
 			name: "docker save v25+",
 			archive: ociArchive(t, true, false, func(tag string) map[string]string {
-				return map[string]string{"io.containerd.image.name": "docker.io/library/" + tag, "org.opencontainers.image.ref.name": strings.Split(tag, ":")[1]}
+				return map[string]string{"io.containerd.image.name": fullName(t, tag), "org.opencontainers.image.ref.name": strings.Split(tag, ":")[1]}
 			}, testImage{tags: []string{"busybox:latest"}, layers: [][]byte{bb}, gzip: true}, testImage{tags: []string{"small:1"}, layers: [][]byte{small}}),
 			want:       []string{"Loaded image: busybox:latest\n", "Loaded image: small:1\n"},
 			resolvable: []string{"busybox", "small:1"},
@@ -1070,4 +1071,14 @@ func mustPrepare(t *testing.T, s *Store, key string, id digest.Digest) []Mount {
 		t.Fatal(err)
 	}
 	return ms
+}
+
+// fullName is the normalised full form of a familiar name.
+func fullName(t testing.TB, familiar string) string {
+	t.Helper()
+	named, err := reference.ParseNormalizedNamed(familiar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reference.TagNameOnly(named).String()
 }
