@@ -190,6 +190,7 @@ func TestTerminal(t *testing.T) {
 
 func TestInitTerminal(t *testing.T) {
 	e := newEnv(t)
+	requireStaticSelf(t)
 	c := e.started(t, "tty3", testSpec("sh", "-c", "tty; read x; echo got=$x; exit 3"),
 		CreateOptions{Init: true, IO: IOOptions{Terminal: true}})
 	con := c.IO().Console
@@ -249,23 +250,24 @@ func TestStdinPipe(t *testing.T) {
 	}
 	// A megabyte goes through whole.
 	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16)
-	c = e.started(t, "stdin3", testSpec("wc", "-c"), CreateOptions{IO: IOOptions{OpenStdin: true}})
+	c3 := e.started(t, "stdin3", testSpec("wc", "-c"), CreateOptions{IO: IOOptions{OpenStdin: true}})
 	go func() {
-		c.IO().Stdin.Write(big)
-		c.IO().Stdin.Close()
+		c3.IO().Stdin.Write(big)
+		c3.IO().Stdin.Close()
 	}()
-	if out := strings.TrimSpace(readAll(t, c.IO().Stdout)); out != strconv.Itoa(len(big)) {
+	if out := strings.TrimSpace(readAll(t, c3.IO().Stdout)); out != strconv.Itoa(len(big)) {
 		t.Fatalf("wc -c of a megabyte = %q", out)
 	}
 	// Without OpenStdin the process reads /dev/null.
-	c = e.started(t, "stdin2", testSpec("sh", "-c", "cat; echo eof"), CreateOptions{})
-	if out := readAll(t, c.IO().Stdout); out != "eof\n" || c.IO().Stdin != nil {
-		t.Fatalf("out %q, stdin %v", out, c.IO().Stdin)
+	c2 := e.started(t, "stdin2", testSpec("sh", "-c", "cat; echo eof"), CreateOptions{})
+	if out := readAll(t, c2.IO().Stdout); out != "eof\n" || c2.IO().Stdin != nil {
+		t.Fatalf("out %q, stdin %v", out, c2.IO().Stdin)
 	}
 }
 
 func TestInitReapsZombies(t *testing.T) {
 	e := newEnv(t)
+	requireStaticSelf(t)
 	// The shell double-forks orphans that die at once. Reaping is
 	// asynchronous, so the script waits (bounded by a count, not a clock)
 	// for the zombies to go; without a reaper they never would.

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bytes"
+	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
@@ -89,6 +90,27 @@ func lowerDir(t *testing.T) string {
 	}
 	busyboxLower = dir
 	return dir
+}
+
+// requireStaticSelf skips tests that run this binary inside the busybox
+// rootfs as the --init reaper when it needs a dynamic loader (go test -race
+// links with cgo); berth-agent itself is static.
+func requireStaticSelf(t *testing.T) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := elf.Open(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Skip("the test binary is dynamically linked and cannot run inside the busybox rootfs as the reaper")
+		}
+	}
 }
 
 type testEnv struct {
@@ -320,6 +342,9 @@ func TestExitCodes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.init {
+				requireStaticSelf(t)
+			}
 			_, _, st := e.run(t, testSpec(tt.args...), CreateOptions{Init: tt.init})
 			if st != tt.want {
 				t.Fatalf("status = %+v, want %+v", st, tt.want)
@@ -341,6 +366,9 @@ func TestSignalInit(t *testing.T) {
 		{true, syscall.SIGTERM, ExitStatus{Code: 143}},
 	}
 	for i, tt := range tests {
+		if tt.init {
+			requireStaticSelf(t)
+		}
 		id := "sig" + strconv.Itoa(i)
 		c, err := e.rt.Create(id, testSpec("sh", "-c", "echo ready; sleep 1000 & wait"), CreateOptions{Rootfs: e.rootfs(t, id), Init: tt.init})
 		if err != nil {
