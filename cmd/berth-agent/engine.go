@@ -214,12 +214,10 @@ func runEngine(args []string) error {
 		Logger:        log,
 	}
 	if s.file.LogOpts != nil {
-		lo, err := logs.ParseOptions(s.file.LogOpts)
-		if err != nil {
+		if _, err := logs.ParseOptions(s.file.LogOpts); err != nil {
 			return fmt.Errorf("log-opts: %w", err)
 		}
-		cfg.LogOptions = lo
-		cfg.LogOptsRaw = s.file.LogOpts
+		cfg.LogOpts = s.file.LogOpts
 	}
 	cfg.DefaultShmSize = s.file.DefaultShmSize
 	names := make([]string, 0, len(s.file.DefaultUlimits))

@@ -56,9 +56,9 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *containe
 	if hc.LogConfig.Type == "" {
 		hc.LogConfig.Type = "json-file"
 	}
-	if hc.LogConfig.Type == "json-file" && len(hc.LogConfig.Config) == 0 && len(e.cfg.LogOptsRaw) > 0 {
+	if hc.LogConfig.Type == "json-file" && len(hc.LogConfig.Config) == 0 && len(e.cfg.LogOpts) > 0 {
 		hc.LogConfig.Config = map[string]string{}
-		for k, v := range e.cfg.LogOptsRaw {
+		for k, v := range e.cfg.LogOpts {
 			hc.LogConfig.Config[k] = v
 		}
 	}

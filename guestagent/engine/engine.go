@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/berthdesktop/berth/guestagent/image"
-	"github.com/berthdesktop/berth/guestagent/logs"
 	"github.com/moby/moby/api/types/container"
 	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -37,9 +36,9 @@ type Config struct {
 	// CountImages returns the number of images (docker info).
 	CountImages func() int
 
-	// Daemon defaults (daemon.json).
-	LogOptions     logs.Options
-	LogOptsRaw     map[string]string
+	// Daemon defaults (daemon.json). LogOpts are the default log-opts of
+	// json-file containers (validated by logs.ParseOptions).
+	LogOpts        map[string]string
 	DefaultUlimits []*container.Ulimit
 	Labels         []string
 	Init           bool
@@ -83,8 +82,8 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.ServerVersion == "" {
 		cfg.ServerVersion = "28.0.0-berth"
 	}
-	if cfg.LogOptsRaw == nil {
-		cfg.LogOptsRaw = map[string]string{}
+	if cfg.LogOpts == nil {
+		cfg.LogOpts = map[string]string{}
 	}
 	e := &Engine{
 		cfg:      cfg,
