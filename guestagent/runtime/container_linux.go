@@ -198,7 +198,7 @@ func (c *child) kill() {
 func nsFlags(s *specs.Spec) (uintptr, error) {
 	var f uintptr
 	if s.Linux == nil {
-		return 0, nil
+		return 0, errors.New("a spec without a linux section has no namespaces")
 	}
 	for _, ns := range s.Linux.Namespaces {
 		if ns.Path != "" {

@@ -225,3 +225,27 @@ func FuzzMountOptions(f *testing.F) {
 		}
 	})
 }
+
+func TestNsFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		ns   []specs.LinuxNamespace
+		want uintptr
+		err  bool
+	}{
+		{"default", DefaultSpec().Linux.Namespaces, unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWCGROUP, false},
+		{"net by path", []specs.LinuxNamespace{{Type: specs.MountNamespace}, {Type: specs.NetworkNamespace, Path: "/run/netns/x"}}, unix.CLONE_NEWNS, false},
+		{"no mount namespace", []specs.LinuxNamespace{{Type: specs.PIDNamespace}}, 0, true},
+		{"user namespace", []specs.LinuxNamespace{{Type: specs.MountNamespace}, {Type: specs.UserNamespace}}, 0, true},
+		{"unknown", []specs.LinuxNamespace{{Type: specs.MountNamespace}, {Type: "bogus"}}, 0, true},
+	}
+	for _, tt := range tests {
+		got, err := nsFlags(&specs.Spec{Linux: &specs.Linux{Namespaces: tt.ns}})
+		if (err != nil) != tt.err || got != tt.want {
+			t.Errorf("%s: nsFlags = %#x, %v", tt.name, got, err)
+		}
+	}
+	if _, err := nsFlags(&specs.Spec{}); err == nil {
+		t.Error("a spec without linux section passed")
+	}
+}
