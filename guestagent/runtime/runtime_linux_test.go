@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bufio"
 	"bytes"
 	"debug/elf"
 	"errors"
@@ -482,5 +483,39 @@ func TestAllCapabilities(t *testing.T) {
 	}
 	if got := statusField(t, out, "CapEff"); got != want {
 		t.Fatalf("privileged CapEff = %s, want this process's %s", got, want)
+	}
+}
+
+// TestJoinNetworkByPath runs a container in the network namespace of
+// another process, as the engine does for --network container:NAME.
+func TestJoinNetworkByPath(t *testing.T) {
+	e := newEnv(t)
+	// The holder says ready once it runs in its new namespace.
+	holder := exec.Command("unshare", "--net", "sh", "-c", "echo ready; exec sleep 1000")
+	stdout, err := holder.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := holder.Start(); err != nil {
+		t.Skipf("cannot start a network namespace holder: %v", err)
+	}
+	defer func() { holder.Process.Kill(); holder.Wait() }()
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("holder: %q %v", line, err)
+	}
+	path := "/proc/" + strconv.Itoa(holder.Process.Pid) + "/ns/net"
+	want, err := os.Readlink(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, st := e.sh(t, `readlink /proc/self/ns/net`, func(s *specs.Spec) {
+		for i, ns := range s.Linux.Namespaces {
+			if ns.Type == specs.NetworkNamespace {
+				s.Linux.Namespaces[i].Path = path
+			}
+		}
+	})
+	if st.Code != 0 || strings.TrimSpace(out) != want {
+		t.Fatalf("exit %+v: container net namespace %q, want %q", st, out, want)
 	}
 }
