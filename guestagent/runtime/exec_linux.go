@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 	"syscall"
 
@@ -52,6 +53,17 @@ func execInit(cfg *initConfig, syncFile *os.File) error {
 			return fmt.Errorf("open %s namespace of container init %d: %w", j.name, cfg.InitPid, err)
 		}
 		fds = append(fds, fd)
+	}
+	if p.OOMScoreAdj != nil {
+		// Here /proc/self is still this helper; in the container's /proc it
+		// is not (the helper is outside its pid namespace). The process
+		// inherits the value.
+		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*p.OOMScoreAdj)), 0); err != nil {
+			return fmt.Errorf("set oom_score_adj: %w", err)
+		}
+		cp := *p
+		cp.OOMScoreAdj = nil
+		p = &cp
 	}
 	if err := unix.Unshare(unix.CLONE_FS); err != nil {
 		return fmt.Errorf("unshare fs: %w", err)

@@ -94,7 +94,9 @@ func TestExecErrorsAndStatus(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no such file or directory") {
 		t.Errorf("exec in a missing cwd: %v", err)
 	}
-	p, err := c.Exec(&specs.Process{Args: []string{"sh", "-c", "grep -q 'CapEff:.00000000a80425fb' /proc/self/status || exit 9; exit 7"}, Cwd: "/"}, IOOptions{})
+	adj := 300
+	p, err := c.Exec(&specs.Process{Args: []string{"sh", "-c", "grep -q 'CapEff:.00000000a80425fb' /proc/self/status || exit 9; [ $(cat /proc/self/oom_score_adj) = 300 ] || exit 10; exit 7"},
+		Cwd: "/", OOMScoreAdj: &adj, Rlimits: []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 77, Hard: 77}}}, IOOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
