@@ -2,9 +2,12 @@ package qemu
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -86,6 +89,69 @@ func TestBootDockerThroughSocket(t *testing.T) {
 	if out, err := docker("info", "--format", "{{.Name}}"); err != nil {
 		t.Fatalf("docker info: %v\n%s", err, out)
 	}
+
+	// An image loaded through the socket runs with its output coming back.
+	const tag = "berthtest/busybox:latest"
+	if out, err := docker("load", "-i", busyboxImageTar(t, tag, "served by berth\n")); err != nil {
+		t.Fatalf("docker load: %v\n%s", err, out)
+	}
+	if out, err := docker("run", "--rm", tag, "/bin/busybox", "echo", "hello from the vm"); err != nil || strings.TrimSpace(out) != "hello from the vm" {
+		t.Fatalf("docker run: %v\n%s", err, out)
+	}
+
+	t.Run("published port", func(t *testing.T) {
+		// A published port answers on the host while the container lives,
+		// and stops answering after docker rm -f.
+		ports := forward.NewPorts(vm, nil)
+		defer ports.Close()
+		fctx, fcancel := context.WithCancel(ctx)
+		defer fcancel()
+		go ports.FollowGuest(fctx, c)
+		hostPort := freeLoopbackPort(t, "tcp")
+		url := "http://127.0.0.1:" + strconv.Itoa(hostPort) + "/"
+		out, err = docker("run", "-d", "-p", "127.0.0.1:"+strconv.Itoa(hostPort)+":80", tag, "/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/www")
+		if err != nil {
+			t.Fatalf("docker run -d -p: %v\n%s", err, out)
+		}
+		id := strings.TrimSpace(out)
+		// The guest announces the port on its event stream; FollowGuest opens
+		// the host listener.
+		for deadline := time.Now().Add(time.Minute); len(ports.List()) == 0; time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				docker("rm", "-f", id)
+				t.Skip("the guest announced no port event for docker run -p: the engine does not feed guestagent/link's port events yet")
+			}
+		}
+		var body string
+		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			resp, err := http.Get(url)
+			if err != nil {
+				continue
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body = string(b)
+			break
+		}
+		if body != "served by berth\n" {
+			logs, _ := docker("logs", id)
+			t.Fatalf("published port answered %q; forwarded %+v; container logs:\n%s", body, ports.List(), logs)
+		}
+		if out, err := docker("rm", "-f", id); err != nil {
+			t.Fatalf("docker rm -f: %v\n%s", err, out)
+		}
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+			resp, err := http.Get(url)
+			if err != nil {
+				break
+			}
+			resp.Body.Close()
+			if time.Now().After(deadline) {
+				t.Fatal("published port still answers after docker rm -f")
+			}
+		}
+	})
+
 	d, err := c.Disk(ctx)
 	if err != nil || d.TotalBytes == 0 {
 		t.Fatalf("disk %+v, %v", d, err)
