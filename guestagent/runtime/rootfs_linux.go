@@ -285,9 +285,6 @@ func remountBind(dest string, flags uintptr) error {
 
 func remountReadonly(dest string) error { return remountBind(dest, unix.MS_RDONLY) }
 
-// fileMode is a pointer helper for device modes.
-func fileMode(m os.FileMode) *os.FileMode { return &m }
-
 // createDevices makes the device nodes of devs under rootfs/dev, plus the
 // /dev symlinks every container has.
 func createDevices(rootfs string, devs []specs.LinuxDevice) error {
