@@ -298,6 +298,11 @@ func TestRunInit(t *testing.T) {
 	}
 	// The reaper forwards SIGTERM to the command.
 	id := e.runDetached(t, "--init", testImage, "sh", "-c", `trap "exit 33" TERM; while :; do sleep 0.1; done`)
+	// The trap must be set before the signal is sent.
+	eventually(t, "container running its loop", func() (bool, string) {
+		out := e.docker(nil, "top", id).stdout
+		return strings.Contains(out, "sleep"), out
+	})
 	e.ok(t, "stop", "-t", "30", id)
 	if doc := e.inspect(t, id); doc.State.ExitCode != 33 {
 		t.Errorf("exit code after stop under --init %d, want 33", doc.State.ExitCode)
