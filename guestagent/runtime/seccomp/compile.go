@@ -310,7 +310,7 @@ func Compile(s *specs.LinuxSeccomp, goarch string) ([]bpf.RawInstruction, error)
 					if len(sc.Args) == 0 {
 						decided[num] = true
 						if ret != defRet {
-							uncond = append(uncond, treeEntry{num, ret})
+							uncond = append(uncond, treeEntry{num, num, ret})
 						}
 						continue
 					}
@@ -322,8 +322,7 @@ func Compile(s *specs.LinuxSeccomp, goarch string) ([]bpf.RawInstruction, error)
 				}
 			}
 		}
-		sort.Slice(uncond, func(i, j int) bool { return uncond[i].nr < uncond[j].nr })
-		body = append(body, searchTree(uncond, defRet)...)
+		body = append(body, searchTree(mergeRanges(uncond), defRet)...)
 		// if arch == this: run body; else jump over it.
 		prog = append(prog,
 			bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(sec.info.ID), SkipTrue: 1},
@@ -341,21 +340,44 @@ func Compile(s *specs.LinuxSeccomp, goarch string) ([]bpf.RawInstruction, error)
 	return raw, nil
 }
 
-// treeEntry is a syscall number and what the filter returns for it.
+// treeEntry is a range of syscall numbers and what the filter returns for
+// them.
 type treeEntry struct {
-	nr  uint32
-	ret uint32
+	lo, hi uint32
+	ret    uint32
 }
 
-// searchTree returns a binary search over es (sorted by number), with the
-// syscall number in A, that returns each entry's value and def for any
-// other number: O(log n) comparisons per call instead of one per rule.
+// mergeRanges sorts single-number entries and joins neighbours with the
+// same value: the allowlist is mostly long runs of numbers.
+func mergeRanges(es []treeEntry) []treeEntry {
+	sort.Slice(es, func(i, j int) bool { return es[i].lo < es[j].lo })
+	var out []treeEntry
+	for _, e := range es {
+		if n := len(out); n > 0 && out[n-1].hi+1 == e.lo && out[n-1].ret == e.ret {
+			out[n-1].hi = e.hi
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// searchTree returns a binary search over the sorted, disjoint ranges es,
+// with the syscall number in A, that returns each range's value and def for
+// any other number: O(log n) comparisons per call instead of one per rule.
 func searchTree(es []treeEntry, def uint32) []bpf.Instruction {
 	if len(es) <= 4 {
 		var out []bpf.Instruction
 		for _, e := range es {
+			if e.lo == e.hi {
+				out = append(out,
+					bpf.JumpIf{Cond: bpf.JumpEqual, Val: e.lo, SkipTrue: 0, SkipFalse: 1},
+					bpf.RetConstant{Val: e.ret})
+				continue
+			}
 			out = append(out,
-				bpf.JumpIf{Cond: bpf.JumpEqual, Val: e.nr, SkipTrue: 0, SkipFalse: 1},
+				bpf.JumpIf{Cond: bpf.JumpGreaterThan, Val: e.hi, SkipTrue: 2, SkipFalse: 0},
+				bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: e.lo, SkipTrue: 0, SkipFalse: 1},
 				bpf.RetConstant{Val: e.ret})
 		}
 		return append(out, bpf.RetConstant{Val: def})
@@ -363,10 +385,10 @@ func searchTree(es []treeEntry, def uint32) []bpf.Instruction {
 	mid := len(es) / 2
 	left := searchTree(es[:mid], def)
 	right := searchTree(es[mid:], def)
-	// A >= es[mid].nr: the unconditional jump (32-bit offset) to the right
+	// A >= es[mid].lo: the unconditional jump (32-bit offset) to the right
 	// half; otherwise skip it into the left half.
 	out := []bpf.Instruction{
-		bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: es[mid].nr, SkipTrue: 0, SkipFalse: 1},
+		bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: es[mid].lo, SkipTrue: 0, SkipFalse: 1},
 		bpf.Jump{Skip: uint32(len(left))},
 	}
 	out = append(out, left...)

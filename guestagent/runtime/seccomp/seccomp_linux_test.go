@@ -232,3 +232,43 @@ func TestX32(t *testing.T) {
 		t.Errorf("x32 getpid without x32 listed = %#x", got)
 	}
 }
+
+// TestEverySyscall checks the compiled default profile against a direct
+// reading of it for every syscall of each architecture that no argument
+// rule names: the first rule naming a call decides, else EPERM.
+func TestEverySyscall(t *testing.T) {
+	for _, tc := range []struct {
+		goarch string
+		infos  []*arch.Info
+	}{{"amd64", []*arch.Info{arch.X86_64, arch.I386, arch.X32}}, {"arm64", []*arch.Info{arch.AARCH64, arch.ARM}}} {
+		p := Default(dockerCaps, tc.goarch)
+		prog, err := Compile(p, tc.goarch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, info := range tc.infos {
+			for name, n := range info.SyscallNames {
+				want, conditional := uint32(retErrno|1), false
+			rules:
+				for _, sc := range p.Syscalls {
+					for _, nm := range sc.Names {
+						if nm == name {
+							if len(sc.Args) > 0 {
+								conditional = true
+								break rules
+							}
+							want, _ = actionValue(sc.Action, sc.ErrnoRet, 1)
+							break rules
+						}
+					}
+				}
+				if conditional {
+					continue
+				}
+				if got := run(t, prog, uint32(info.ID), uint32(n|info.SeccompMask)); got != want {
+					t.Errorf("%s %s (%d) = %#x, want %#x", info.Name, name, n, got, want)
+				}
+			}
+		}
+	}
+}
