@@ -32,6 +32,8 @@ func TestBootDockerThroughSocket(t *testing.T) {
 	cfg.MemoryMiB = 1024
 	cfg.CPUs = 2
 	cfg.Disk.SizeBytes = 2 << 30
+	share := t.TempDir()
+	cfg.Shares = []machine.Share{{Tag: "share0", HostPath: share, GuestPath: share}}
 	vm, err := Driver{}.newVM(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -97,6 +99,19 @@ func TestBootDockerThroughSocket(t *testing.T) {
 	}
 	if out, err := docker("run", "--rm", tag, "/bin/busybox", "echo", "hello from the vm"); err != nil || strings.TrimSpace(out) != "hello from the vm" {
 		t.Fatalf("docker run: %v\n%s", err, out)
+	}
+
+	// A bind mount under a share (virtiofs): the container reads what the
+	// host wrote, and the host sees what the container wrote.
+	if err := os.WriteFile(filepath.Join(share, "from-host"), []byte("host data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = docker("run", "--rm", "-v", share+":/data", tag, "/bin/sh", "-c", "cat /data/from-host; echo container data > /data/from-container")
+	if err != nil || strings.TrimSpace(out) != "host data" {
+		t.Fatalf("docker run -v %s: %v\n%s", share, err, out)
+	}
+	if b, err := os.ReadFile(filepath.Join(share, "from-container")); err != nil || string(b) != "container data\n" {
+		t.Fatalf("file written by the container: %q, %v", b, err)
 	}
 
 	t.Run("published port", func(t *testing.T) {
