@@ -74,7 +74,6 @@ type File struct {
 	mu      sync.Mutex
 	f       *os.File
 	size    int64
-	gen     int           // bumped on each rotation
 	changed chan struct{} // closed and replaced after each write/rotation
 	closed  bool
 	buf     bytes.Buffer
@@ -159,7 +158,6 @@ func (l *File) rotate() error {
 	}
 	l.f = f
 	l.size = 0
-	l.gen++
 	l.notify()
 	return nil
 }
@@ -176,12 +174,12 @@ func (l *File) Close() error {
 	return l.f.Close()
 }
 
-// state returns what a follower needs: the rotation generation, whether the
-// writer is closed, and a channel closed on the next change.
-func (l *File) state() (gen int, closed bool, changed <-chan struct{}) {
+// state returns what a follower needs: whether the writer is closed, and a
+// channel closed on the next change.
+func (l *File) state() (closed bool, changed <-chan struct{}) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.gen, l.closed, l.changed
+	return l.closed, l.changed
 }
 
 // ReadOptions select entries.
@@ -210,11 +208,6 @@ func files(path string) []string {
 // writer w, it keeps sending new entries until w is closed or done closes.
 // w may be nil (no live writer: Follow ends at the end of the files).
 func Read(path string, w *File, opts ReadOptions, done <-chan struct{}, fn func(Entry) bool) error {
-	var gen int
-	var changed <-chan struct{}
-	if w != nil {
-		gen, _, changed = w.state()
-	}
 	// Collect the history (bounded by Tail when set).
 	names := files(path)
 	var tail []Entry
@@ -290,14 +283,23 @@ func Read(path string, w *File, opts ReadOptions, done <-chan struct{}, fn func(
 			cur.Close()
 		}
 	}()
-	pending := []byte(nil)
+	var pending []byte
 	for {
-		// Drain what is there.
+		// Take the change channel before reading, so that a write after
+		// the read wakes us.
+		closed, changed := w.state()
+		if cur == nil {
+			f, err := os.Open(path)
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("open log %s: %w", path, err)
+			}
+			if f != nil {
+				cur, curReader = f, bufio.NewReader(f)
+			}
+		}
 		for curReader != nil {
 			line, err := curReader.ReadBytes('\n')
-			if len(line) > 0 {
-				pending = append(pending, line...)
-			}
+			pending = append(pending, line...)
 			if err == io.EOF {
 				break
 			}
@@ -305,7 +307,7 @@ func Read(path string, w *File, opts ReadOptions, done <-chan struct{}, fn func(
 				return fmt.Errorf("read log %s: %w", path, err)
 			}
 			var e Entry
-			if err := json.Unmarshal(pending, &e); err == nil {
+			if json.Unmarshal(pending, &e) == nil {
 				if !opts.Until.IsZero() && e.Time.After(opts.Until) {
 					return nil
 				}
@@ -315,70 +317,52 @@ func Read(path string, w *File, opts ReadOptions, done <-chan struct{}, fn func(
 			}
 			pending = pending[:0]
 		}
-		g, closed, ch := w.state()
-		if g != gen {
-			// Rotated g-gen times: the file we hold is complete and is now
-			// path.(g-gen); the ones written since are path.(g-gen-1) ...
-			// path.1, then path. Read the complete ones, then switch.
-			d := g - gen
-			gen = g
-			if cur != nil {
+		// The file we hold is complete once a newer one exists: move on to
+		// the next one in rotation order (we keep the descriptor, so a
+		// rename does not lose our place).
+		if cur != nil {
+			if next := nextFile(path, cur); next != nil {
 				cur.Close()
+				cur, curReader = next, bufio.NewReader(next)
+				pending = pending[:0]
+				continue
 			}
-			pending = pending[:0]
-			for i := d - 1; i >= 1; i-- {
-				name := fmt.Sprintf("%s.%d", path, i)
-				if w.opts.MaxFiles <= 1 {
-					break
-				}
-				f, err := os.Open(name)
-				if err != nil {
-					continue // rotated away before we got to it
-				}
-				r := bufio.NewReader(f)
-				for {
-					e, err := next(r)
-					if err != nil {
-						break
-					}
-					if keep(e) && !fn(e) {
-						f.Close()
-						return nil
-					}
-				}
-				f.Close()
-			}
-			f, err := os.Open(path)
-			if err != nil {
-				return fmt.Errorf("open log %s: %w", path, err)
-			}
-			cur, curReader = f, bufio.NewReader(f)
-			continue
 		}
 		if closed {
-			// One more drain happened above after the close was observed
-			// only if the channel fired; loop once more to be sure.
-			if changed == nil {
-				return nil
-			}
-			changed = nil
-			continue
+			return nil
 		}
-		if curReader == nil {
-			f, err := os.Open(path)
-			if err != nil {
-				return fmt.Errorf("open log %s: %w", path, err)
-			}
-			cur, curReader = f, bufio.NewReader(f)
-			continue
-		}
-		changed = ch
 		select {
-		case <-ch:
+		case <-changed:
 		case <-done:
 			return nil
 		}
 	}
+}
+
+// nextFile opens the file written after held: the one after it in
+// path.N ... path.1, path, or the oldest one left when held was rotated
+// away. It returns nil when held is still the current file.
+func nextFile(path string, held *os.File) *os.File {
+	hs, err := held.Stat()
+	if err != nil {
+		return nil
+	}
+	names := files(path)
+	idx := -1
+	for i, n := range names {
+		if st, err := os.Stat(n); err == nil && os.SameFile(st, hs) {
+			idx = i
+		}
+	}
+	if idx == len(names)-1 {
+		return nil
+	}
+	for _, n := range names[idx+1:] {
+		if f, err := os.Open(n); err == nil {
+			return f
+		}
+	}
+	return nil
 }
 
 // next decodes one entry; blank or corrupt lines are skipped.

@@ -198,6 +198,36 @@ func TestFollowAcrossRotation(t *testing.T) {
 	}
 }
 
+// TestFollowTruncating follows a log that is truncated at each rotation
+// (max-file 1): every line written one at a time is seen.
+func TestFollowTruncating(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c-json.log")
+	w, err := Open(path, Options{MaxSize: 150, MaxFiles: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 100)
+	done := make(chan error, 1)
+	go func() {
+		done <- Read(path, w, ReadOptions{Tail: -1, Follow: true}, nil, func(e Entry) bool {
+			got <- e.Log
+			return true
+		})
+	}()
+	for i := range 20 {
+		if err := w.Write("stdout", fmt.Appendf(nil, "t %02d\n", i), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if g, want := <-got, fmt.Sprintf("t %02d\n", i); g != want {
+			t.Fatalf("followed %q, want %q", g, want)
+		}
+	}
+	w.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestFollowStopsOnDone(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c-json.log")
 	w, err := Open(path, Options{})
