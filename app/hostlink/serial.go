@@ -2,7 +2,6 @@ package hostlink
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -134,15 +133,30 @@ func (d *SerialDialer) session(ctx context.Context) (*yamux.Session, error) {
 	}
 }
 
-// handshake pings sess until the guest answers, then closes ready. It gives
-// up when the session closes.
+// handshake pings sess until the guest answers, then closes ready. A new
+// ping leaves every half second while none is answered, so that a ping lost
+// while the guest was not reading does not hold the session back for a
+// whole ping timeout. It gives up when the session closes.
 func (d *SerialDialer) handshake(sess *yamux.Session, ready chan struct{}) {
-	for !sess.IsClosed() {
-		if _, err := sess.Ping(); err == nil {
+	answered := make(chan struct{}, 1)
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		go func() {
+			if _, err := sess.Ping(); err == nil {
+				select {
+				case answered <- struct{}{}:
+				default:
+				}
+			}
+		}()
+		select {
+		case <-answered:
 			close(ready)
 			return
-		} else if !errors.Is(err, yamux.ErrTimeout) {
+		case <-sess.CloseChan():
 			return
+		case <-tick.C:
 		}
 	}
 }
