@@ -208,8 +208,36 @@ func files(path string) []string {
 // writer w, it keeps sending new entries until w is closed or done closes.
 // w may be nil (no live writer: Follow ends at the end of the files).
 func Read(path string, w *File, opts ReadOptions, done <-chan struct{}, fn func(Entry) bool) error {
-	// Collect the history (bounded by Tail when set).
-	names := files(path)
+	// Open every file at once (under the writer's lock, so that no
+	// rotation moves them meanwhile), then read the history, bounded by
+	// Tail when set.
+	if w != nil {
+		w.mu.Lock()
+	}
+	var fds []*os.File
+	var openErr error
+	for _, name := range files(path) {
+		f, err := os.Open(name)
+		if err != nil {
+			if !errors.Is(err, os.ErrNotExist) {
+				openErr = fmt.Errorf("open log %s: %w", name, err)
+			}
+			continue
+		}
+		fds = append(fds, f)
+	}
+	if w != nil {
+		w.mu.Unlock()
+	}
+	closeAll := func(from int) {
+		for _, f := range fds[from:] {
+			f.Close()
+		}
+	}
+	if openErr != nil {
+		closeAll(0)
+		return openErr
+	}
 	var tail []Entry
 	keep := func(e Entry) bool {
 		if !opts.Since.IsZero() && e.Time.Before(opts.Since) {
@@ -222,14 +250,7 @@ func Read(path string, w *File, opts ReadOptions, done <-chan struct{}, fn func(
 	}
 	var cur *os.File
 	var curReader *bufio.Reader
-	for i, name := range names {
-		f, err := os.Open(name)
-		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				continue
-			}
-			return fmt.Errorf("open log %s: %w", name, err)
-		}
+	for i, f := range fds {
 		r := bufio.NewReader(f)
 		for {
 			e, err := next(r)
@@ -237,8 +258,8 @@ func Read(path string, w *File, opts ReadOptions, done <-chan struct{}, fn func(
 				break
 			}
 			if err != nil {
-				f.Close()
-				return fmt.Errorf("read log %s: %w", name, err)
+				closeAll(i)
+				return fmt.Errorf("read log %s: %w", f.Name(), err)
 			}
 			if !keep(e) {
 				continue
@@ -254,11 +275,11 @@ func Read(path string, w *File, opts ReadOptions, done <-chan struct{}, fn func(
 				continue
 			}
 			if !fn(e) {
-				f.Close()
+				closeAll(i)
 				return nil
 			}
 		}
-		if i == len(names)-1 {
+		if i == len(fds)-1 {
 			cur, curReader = f, r
 		} else {
 			f.Close()
@@ -278,12 +299,42 @@ func Read(path string, w *File, opts ReadOptions, done <-chan struct{}, fn func(
 		}
 		return nil
 	}
+	if cur != nil && cur.Name() != path {
+		// The current file did not exist when we looked; start from it.
+		cur.Close()
+		cur, curReader = nil, nil
+	}
 	defer func() {
 		if cur != nil {
 			cur.Close()
 		}
 	}()
 	var pending []byte
+	// drain reads the held file to its end; stop says fn asked to stop or
+	// Until was passed.
+	drain := func() (stop bool, err error) {
+		for curReader != nil {
+			line, err := curReader.ReadBytes('\n')
+			pending = append(pending, line...)
+			if err == io.EOF {
+				return false, nil
+			}
+			if err != nil {
+				return true, fmt.Errorf("read log %s: %w", path, err)
+			}
+			var e Entry
+			if json.Unmarshal(pending, &e) == nil {
+				if !opts.Until.IsZero() && e.Time.After(opts.Until) {
+					return true, nil
+				}
+				if keep(e) && !fn(e) {
+					return true, nil
+				}
+			}
+			pending = pending[:0]
+		}
+		return false, nil
+	}
 	for {
 		// Take the change channel before reading, so that a write after
 		// the read wakes us.
@@ -297,31 +348,24 @@ func Read(path string, w *File, opts ReadOptions, done <-chan struct{}, fn func(
 				cur, curReader = f, bufio.NewReader(f)
 			}
 		}
-		for curReader != nil {
-			line, err := curReader.ReadBytes('\n')
-			pending = append(pending, line...)
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return fmt.Errorf("read log %s: %w", path, err)
-			}
-			var e Entry
-			if json.Unmarshal(pending, &e) == nil {
-				if !opts.Until.IsZero() && e.Time.After(opts.Until) {
-					return nil
-				}
-				if keep(e) && !fn(e) {
-					return nil
-				}
-			}
-			pending = pending[:0]
+		if stop, err := drain(); stop || err != nil {
+			return err
 		}
-		// The file we hold is complete once a newer one exists: move on to
-		// the next one in rotation order (we keep the descriptor, so a
-		// rename does not lose our place).
+		// The file we hold is complete once a newer one exists: read what
+		// was written to it since the drain, then move on to the next one
+		// in rotation order (we keep the descriptor, so a rename does not
+		// lose our place).
 		if cur != nil {
-			if next := nextFile(path, cur); next != nil {
+			// Under the writer's lock no rotation renames files while
+			// we look for ours.
+			w.mu.Lock()
+			next := nextFile(path, cur)
+			w.mu.Unlock()
+			if next != nil {
+				if stop, err := drain(); stop || err != nil {
+					next.Close()
+					return err
+				}
 				cur.Close()
 				cur, curReader = next, bufio.NewReader(next)
 				pending = pending[:0]
