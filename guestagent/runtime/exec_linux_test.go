@@ -213,6 +213,26 @@ func TestInitTerminal(t *testing.T) {
 	}
 }
 
+// TestResize changes the terminal size of a running container; the shell
+// polls stty (by count, not time) until it sees the new size.
+func TestResize(t *testing.T) {
+	e := newEnv(t)
+	script := `echo ready; i=0; while [ $i -lt 3000 ]; do s=$(stty size); [ "$s" = "30 80" ] && break; i=$((i+1)); sleep 0.01; done; echo "resized $s"`
+	c := e.started(t, "resize1", testSpec("sh", "-c", script), CreateOptions{IO: IOOptions{Terminal: true, ConsoleSize: [2]uint{40, 100}}})
+	r := bufio.NewReader(c.IO().Console)
+	if line, err := r.ReadString('\n'); err != nil || !strings.Contains(line, "ready") {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	if err := c.Resize(30, 80); err != nil {
+		t.Fatal(err)
+	}
+	line, err := r.ReadString('\n')
+	if err != nil || !strings.Contains(line, "resized 30 80") {
+		t.Fatalf("after resize: %q, %v", line, err)
+	}
+	c.Wait()
+}
+
 func TestExecTerminal(t *testing.T) {
 	e := newEnv(t)
 	c := e.started(t, "tty2", testSpec("sleep", "1000"), CreateOptions{})
