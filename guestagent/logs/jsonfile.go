@@ -250,10 +250,15 @@ func Read(path string, w *File, opts ReadOptions, done <-chan struct{}, fn func(
 	}
 	var cur *os.File
 	var curReader *bufio.Reader
+	var pending []byte // an unterminated last line, finished by the writer
 	for i, f := range fds {
 		r := bufio.NewReader(f)
+		var partial *[]byte
+		if i == len(fds)-1 && opts.Follow && w != nil {
+			partial = &pending
+		}
 		for {
-			e, err := next(r)
+			e, err := next(r, partial)
 			if err == io.EOF {
 				break
 			}
@@ -303,13 +308,13 @@ func Read(path string, w *File, opts ReadOptions, done <-chan struct{}, fn func(
 		// The current file did not exist when we looked; start from it.
 		cur.Close()
 		cur, curReader = nil, nil
+		pending = nil
 	}
 	defer func() {
 		if cur != nil {
 			cur.Close()
 		}
 	}()
-	var pending []byte
 	// drain reads the held file to its end; stop says fn asked to stop or
 	// Until was passed.
 	drain := func() (stop bool, err error) {
@@ -409,8 +414,10 @@ func nextFile(path string, held *os.File) *os.File {
 	return nil
 }
 
-// next decodes one entry; blank or corrupt lines are skipped.
-func next(r *bufio.Reader) (Entry, error) {
+// next decodes one entry; blank or corrupt lines are skipped. With partial
+// set, an unterminated last line (being written) is left in *partial
+// instead of being decoded.
+func next(r *bufio.Reader, partial *[]byte) (Entry, error) {
 	for {
 		line, err := r.ReadBytes('\n')
 		if len(line) == 0 && err != nil {
@@ -418,6 +425,10 @@ func next(r *bufio.Reader) (Entry, error) {
 		}
 		if err != nil && err != io.EOF {
 			return Entry{}, err
+		}
+		if err == io.EOF && partial != nil {
+			*partial = append(*partial, line...)
+			return Entry{}, io.EOF
 		}
 		var e Entry
 		if uerr := json.Unmarshal(line, &e); uerr == nil {
@@ -445,7 +456,7 @@ func ParseEntries(r io.Reader) ([]Entry, error) {
 	br := bufio.NewReader(r)
 	var out []Entry
 	for {
-		e, err := next(br)
+		e, err := next(br, nil)
 		if err == io.EOF {
 			return out, nil
 		}
