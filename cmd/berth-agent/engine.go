@@ -200,18 +200,19 @@ func runEngine(args []string) error {
 	defer w.close()
 
 	cfg := ctrengine.Config{
-		Root:          s.dataRoot,
-		ExecRoot:      s.execRoot,
-		Images:        w.images,
-		Runtime:       w.runtime,
-		DefaultSpec:   w.defaultSpec,
-		Limits:        w.limits,
-		CountImages:   w.countImages,
-		Labels:        s.file.Labels,
-		Init:          s.file.Init,
-		Debug:         s.debug,
-		ServerVersion: version.Version,
-		Logger:        log,
+		Root:            s.dataRoot,
+		ExecRoot:        s.execRoot,
+		Images:          w.images,
+		Runtime:         w.runtime,
+		DefaultSpec:     w.defaultSpec,
+		Limits:          w.limits,
+		CountImages:     w.countImages,
+		ReleaseLeftover: w.release,
+		Labels:          s.file.Labels,
+		Init:            s.file.Init,
+		Debug:           s.debug,
+		ServerVersion:   version.Version,
+		Logger:          log,
 	}
 	if s.file.LogOpts != nil {
 		if _, err := logs.ParseOptions(s.file.LogOpts); err != nil {

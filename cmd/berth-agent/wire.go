@@ -22,6 +22,7 @@ type wiring struct {
 	defaultSpec  func() *specs.Spec
 	limits       ctrengine.Limits
 	countImages  func() int
+	release      func(id string) error
 	setUsage     func(*ctrengine.Engine)
 	close        func()
 }
@@ -38,6 +39,7 @@ func wire(dataRoot, execRoot string, log *slog.Logger) (*wiring, error) {
 		caps := mgr.Capabilities()
 		w.limits = ctrengine.Limits{Memory: caps.Memory, Swap: caps.Swap, CPUQuota: caps.CPU, CPUShares: caps.CPUShares, CPUSet: caps.CPUSet, Pids: caps.Pids}
 		cg = mgr
+		w.release = mgr.Delete
 	}
 	rt, err := runtime.New(runtime.Config{StateDir: filepath.Join(execRoot, "runtime"), Cgroups: cg})
 	if err != nil {

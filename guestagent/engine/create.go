@@ -37,6 +37,14 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *containe
 	if err := validateHostConfig(hc); err != nil {
 		return resp, err
 	}
+	if cfg.WorkingDir != "" && !filepath.IsAbs(cfg.WorkingDir) {
+		return resp, invalid("the working directory '%s' is invalid, it needs to be an absolute path", cfg.WorkingDir)
+	}
+	if cfg.StopSignal != "" {
+		if _, err := parseSignal(cfg.StopSignal); err != nil {
+			return resp, err
+		}
+	}
 	img, err := e.cfg.Images.Resolve(cfg.Image)
 	if err != nil {
 		return resp, err

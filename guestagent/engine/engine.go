@@ -35,6 +35,9 @@ type Config struct {
 	Limits Limits
 	// CountImages returns the number of images (docker info).
 	CountImages func() int
+	// ReleaseLeftover frees what a killed engine left of a container whose
+	// process is gone (its cgroup); nil does nothing.
+	ReleaseLeftover func(id string) error
 
 	// Daemon defaults (daemon.json). LogOpts are the default log-opts of
 	// json-file containers (validated by logs.ParseOptions).

@@ -97,6 +97,8 @@ func TestCreateErrors(t *testing.T) {
 		{"bad restart", "", container.Config{Image: "busybox"}, &container.HostConfig{RestartPolicy: container.RestartPolicy{Name: "sometimes"}}, "400", "invalid restart policy"},
 		{"rm with restart", "", container.Config{Image: "busybox"}, &container.HostConfig{AutoRemove: true, RestartPolicy: container.RestartPolicy{Name: "always"}}, "400", "can't create 'AutoRemove' container with restart policy"},
 		{"bad cap", "", container.Config{Image: "busybox"}, &container.HostConfig{CapAdd: []string{"FLY"}}, "400", "unknown capability"},
+		{"relative workdir", "", container.Config{Image: "busybox", WorkingDir: "rel"}, nil, "400", "the working directory 'rel' is invalid, it needs to be an absolute path"},
+		{"bad stop signal", "", container.Config{Image: "busybox", StopSignal: "SIGNOPE"}, nil, "400", "Invalid signal: SIGNOPE"},
 		{"bad log driver", "", container.Config{Image: "busybox"}, &container.HostConfig{LogConfig: container.LogConfig{Type: "syslog"}}, "400", "no log driver named 'syslog'"},
 	}
 	for _, tt := range tests {

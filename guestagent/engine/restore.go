@@ -36,6 +36,11 @@ func (e *Engine) Restore(ctx context.Context) {
 			if st.Pid > 0 && processIsContainer(st.Pid, st.StartedAt) {
 				_ = syscall.Kill(st.Pid, syscall.SIGKILL)
 			}
+			if e.cfg.ReleaseLeftover != nil {
+				if err := e.cfg.ReleaseLeftover(c.m.ID); err != nil {
+					e.log.Warn("releasing what a killed engine left of a container", "container", c.m.ID, "err", err)
+				}
+			}
 			st.Running = false
 			st.Paused = false
 			st.Restarting = false
