@@ -174,7 +174,7 @@ func (e *Engine) monitor(c *ctr, h Handle, r *run) {
 	st.OOMKilled = status.OOMKilled
 	st.FinishedAt = now()
 	ran := st.FinishedAt.Sub(st.StartedAt)
-	e.emitLocked(c, events.ActionDie, map[string]string{"exitCode": strconv.Itoa(status.Code)})
+	e.emitLocked(c, events.ActionDie, map[string]string{"exitCode": strconv.Itoa(status.Code), "execDuration": strconv.Itoa(int(ran.Seconds()))})
 	if status.OOMKilled {
 		e.emitLocked(c, events.ActionOOM, nil)
 	}
