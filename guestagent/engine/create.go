@@ -206,6 +206,15 @@ func validateHostConfig(hc *container.HostConfig) error {
 	default:
 		return errNotImplemented{fmt.Errorf("network mode %q is not supported yet", nm)}
 	}
+	if hc.PidMode.IsContainer() || hc.IpcMode.IsContainer() || hc.Cgroup.IsContainer() {
+		return errNotImplemented{fmt.Errorf("sharing namespaces with another container is not supported yet")}
+	}
+	if hc.UsernsMode != "" && !hc.UsernsMode.IsHost() {
+		return errNotImplemented{fmt.Errorf("user namespace mode %q is not supported yet", hc.UsernsMode)}
+	}
+	if !hc.PidMode.Valid() || !hc.IpcMode.Valid() || !hc.UTSMode.Valid() || !hc.CgroupnsMode.Valid() {
+		return invalid("invalid namespace mode")
+	}
 	if hc.Memory > 0 && hc.Memory < 6*1024*1024 {
 		return invalid("Minimum memory limit allowed is 6MB")
 	}
