@@ -77,6 +77,9 @@ func TestCreateStartAttachWait(t *testing.T) {
 		stdin.Close()
 		_, _ = io.Copy(io.Discard, br)
 		_ = cmd.Wait()
+		if ctx.Err() != nil {
+			t.Errorf("docker attach did not end after its stdin closed (dockerd detaches); killed after %s", cmdTimeout)
+		}
 		// The container is still running, its stdin open: a second attach
 		// reaches it and sees it exit.
 		eventually(t, "container still running after detach", func() (bool, string) {
