@@ -184,6 +184,10 @@ func bootVM(t testing.TB, arch, kernel, initrd, disk, extraAppend string) *vm {
 		v.done <- err
 	}()
 	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(v.console)
+			t.Logf("console of the failed VM:\n%s", b)
+		}
 		if v.cmd.ProcessState == nil {
 			v.cmd.Process.Kill()
 			<-v.done
@@ -266,6 +270,12 @@ func dialLink(t testing.TB, sock string) *hostLink {
 	sess, err := yamux.Client(c, cfg)
 	if err != nil {
 		t.Fatalf("yamux client: %v", err)
+	}
+	// A ping answered first, as the host end does: the last frames the guest
+	// wrote as a previous host left may still be queued for this one, and
+	// must reach it before any stream of its own is open.
+	if _, err := sess.Ping(); err != nil {
+		t.Fatalf("ping the guest over the link: %v", err)
 	}
 	l := &hostLink{conn: c, sess: sess}
 	t.Cleanup(func() { sess.Close() })
@@ -371,7 +381,7 @@ func testBoot(t *testing.T, arch string) {
 	if err := os.Truncate(disk, 512<<20); err != nil {
 		t.Fatal(err)
 	}
-	params := fmt.Sprintf("berth.engine=/%s berth.time=%d", standinPath, time.Now().Unix())
+	params := fmt.Sprintf("berth.engine=/%s berth.time=%d berth.debug", standinPath, time.Now().Unix())
 	timeout := 3 * time.Minute
 
 	// First boot: the filesystem is made.
