@@ -164,6 +164,11 @@ func (g *guest) run() {
 			return
 		}
 		g.step("engine ready")
+		if g.params.Debug {
+			if mi, err := os.ReadFile("/proc/meminfo"); err == nil {
+				g.log.Debug("berth: memory at ready", "meminfo", strings.Join(strings.Fields(string(mi)), " "))
+			}
+		}
 		netWG.Wait()
 		fmt.Fprintf(os.Stdout, "berth: agent ready in %d ms, %d MiB in use\n", bootTime().Milliseconds(), memoryInUse()>>20)
 	}()
@@ -173,24 +178,15 @@ func (g *guest) run() {
 	g.poweroff(reason)
 }
 
-// memoryInUse is the guest memory in use: MemTotal less MemAvailable.
+// memoryInUse is the guest memory that cannot be given back: what is not
+// free, less buffers, reclaimable slab and the page cache other than shared
+// memory (the tmpfs root lives there).
 func memoryInUse() uint64 {
 	data, err := os.ReadFile("/proc/meminfo")
 	if err != nil {
 		return 0
 	}
-	fields := map[string]uint64{}
-	for _, line := range strings.Split(string(data), "\n") {
-		var key string
-		var kb uint64
-		if _, err := fmt.Sscanf(line, "%s %d kB", &key, &kb); err == nil {
-			fields[strings.TrimSuffix(key, ":")] = kb << 10
-		}
-	}
-	if fields["MemTotal"] < fields["MemAvailable"] {
-		return 0
-	}
-	return fields["MemTotal"] - fields["MemAvailable"]
+	return MemoryInUse(string(data))
 }
 
 // step logs, at debug level, the end of a boot step and the time since the

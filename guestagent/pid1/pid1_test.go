@@ -281,3 +281,37 @@ func FuzzUnescapeMountinfo(f *testing.F) {
 		}
 	})
 }
+
+func TestMemoryInUse(t *testing.T) {
+	tests := []struct {
+		name, meminfo string
+		want          uint64
+	}{
+		{"guest at ready", "MemTotal: 995356 kB\nMemFree: 903580 kB\nMemAvailable: 837064 kB\nBuffers: 56 kB\nCached: 24836 kB\nShmem: 24792 kB\nSReclaimable: 9396 kB\n",
+			(995356 - 903580 - 56 - (24836 - 24792) - 9396) << 10},
+		{"empty", "", 0},
+		{"free above total", "MemTotal: 10 kB\nMemFree: 20 kB\n", 0},
+		{"garbage", "MemTotal: x kB\nfoo\n", 0},
+	}
+	for _, tt := range tests {
+		if got := MemoryInUse(tt.meminfo); got != tt.want {
+			t.Errorf("%s: MemoryInUse = %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+func FuzzMemoryInUse(f *testing.F) {
+	f.Add("MemTotal: 100 kB\nMemFree: 50 kB\nCached: 10 kB\nShmem: 20 kB\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		// Nothing is in use beyond the total.
+		var totals []string
+		for _, line := range strings.Split(s, "\n") {
+			if f := strings.Fields(line); len(f) > 0 && strings.TrimSuffix(f[0], ":") == "MemTotal" {
+				totals = append(totals, line)
+			}
+		}
+		if got, total := MemoryInUse(s), MemoryInUse(strings.Join(totals, "\n")); got > total {
+			t.Fatalf("MemoryInUse = %d above MemTotal %d", got, total)
+		}
+	})
+}
