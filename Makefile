@@ -128,3 +128,4 @@ bench: deps build
 
 clean:
 	rm -rf bin
+include vmimage/vmimage.mk

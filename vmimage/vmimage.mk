@@ -3,6 +3,9 @@
 # build/vm/cache. Included by the main Makefile.
 
 VMIMAGE_ARCHES ?= amd64 arm64
+
+# Debian packages the image build and its QEMU boot tests need (`make deps`).
+DEB_PACKAGES += qemu-system-x86 qemu-system-arm qemu-utils e2fsprogs cpio kmod
 VMIMAGE_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 .PHONY: vmimage vmimage-test vmimage-bench
