@@ -138,7 +138,7 @@ const ttyScript = `i=0; while [ $i -lt 100 ]; do s=$(stty size 2>/dev/null); [ "
 	`i=0; while [ $i -lt 100 ]; do s=$(stty size 2>/dev/null); [ "$s" = "30 80" ] && break; i=$((i+1)); sleep 0.1; done; echo "resized $s"`
 
 // runPTY runs the docker CLI on a 40x100 pseudo-terminal, waits for the
-// line "ready", resizes the terminal to 30x80, types input and Enter, and
+// line "ready", types input and Enter, resizes the terminal to 30x80, and
 // returns everything printed and the exit status.
 func runPTY(t *testing.T, e *engine, args []string, input string) (string, int) {
 	t.Helper()
@@ -180,13 +180,33 @@ func runPTY(t *testing.T, e *engine, args []string, input string) (string, int) 
 	}()
 	select {
 	case <-ready:
-		// The CLI sees SIGWINCH and resizes the container's terminal.
-		if err := pty.Setsize(f, &pty.Winsize{Rows: 30, Cols: 80}); err != nil {
-			t.Errorf("resize pty: %v", err)
-		}
 		if _, err := f.Write([]byte(input + "\r")); err != nil {
 			t.Errorf("write to pty: %v", err)
 		}
+		// The CLI resizes the container's terminal on SIGWINCH, but only
+		// once it has started watching for it, which may be after the
+		// container printed "ready"; so the size changes (and signals)
+		// until the script saw 30x80 or the CLI ended.
+		go func() {
+			for {
+				mu.Lock()
+				seen := strings.Contains(out.String(), "resized")
+				mu.Unlock()
+				if seen {
+					return
+				}
+				for _, ws := range []pty.Winsize{{Rows: 31, Cols: 81}, {Rows: 30, Cols: 80}} {
+					if err := pty.Setsize(f, &ws); err != nil {
+						return // the CLI ended and the pty with it
+					}
+					select {
+					case <-done:
+						return
+					case <-time.After(200 * time.Millisecond):
+					}
+				}
+			}
+		}()
 	case <-done:
 	case <-ctx.Done():
 	}
