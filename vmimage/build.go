@@ -25,14 +25,21 @@ type Config struct {
 	Log      *slog.Logger
 }
 
-// Modules asked for, in load order; each comes after its dependencies.
-// Those the kernel lacks (or has built in) are skipped.
-var wantModules = []string{
-	"virtio_pci", "virtio_mmio", "virtio_blk", "virtio_net", "virtio_console",
-	"vsock", "vmw_vsock_virtio_transport", "virtiofs", "overlay", "veth",
-	"bridge", "br_netfilter", "nf_tables", "nft_nat", "nft_masq", "nft_chain_nat",
-	"evdev", "button", "gpio_keys",
-}
+// Modules asked for, in two lists loaded one after the other: the devices
+// pid1 needs at once (etc/berth/modules.load), then those only the engine
+// needs (etc/berth/modules-engine.load), which load while pid1 sets up the
+// disk and the channel. Each module comes after its dependencies; those the
+// kernel lacks (or has built in) are skipped.
+var (
+	bootModules = []string{
+		"virtio_pci", "virtio_mmio", "virtio_blk", "virtio_net", "virtio_console",
+		"vsock", "vmw_vsock_virtio_transport", "virtiofs", "evdev", "button", "gpio_keys",
+	}
+	engineModules = []string{
+		"overlay", "veth", "bridge", "br_netfilter",
+		"nf_tables", "nft_nat", "nft_masq", "nft_chain_nat",
+	}
+)
 
 // userPackages are the packages mke2fs and resize2fs come from.
 var userPackages = []string{"e2fsprogs", "libext2fs2", "libcom-err2", "libblkid1", "libuuid1", "libc6"}
@@ -121,25 +128,35 @@ func Build(ctx context.Context, cfg Config) (*Manifest, error) {
 	}
 
 	a := NewArchive()
-	// Modules in dependency order.
-	mods, err := orderedModules(ctx, root, kver, wantModules)
-	if err != nil {
+	// Modules in dependency order; the engine's list leaves out what the
+	// boot list already loaded.
+	if err := run0(ctx, "depmod", "-b", root, kver); err != nil {
 		return nil, err
 	}
-	var list strings.Builder
-	for _, mod := range mods {
-		if err := a.Add(Entry{Path: mod.Path, Mode: modeFile | 0o644, Source: filepath.Join(root, mod.Path)}); err != nil {
+	loaded := map[string]bool{}
+	for _, l := range []struct {
+		file string
+		want []string
+	}{{"etc/berth/modules.load", bootModules}, {"etc/berth/modules-engine.load", engineModules}} {
+		mods, err := orderedModules(ctx, root, kver, l.want, loaded)
+		if err != nil {
 			return nil, err
 		}
-		m.Modules = append(m.Modules, "/"+mod.Path)
-		list.WriteString("/" + mod.Path + ":")
-		for _, d := range mod.Deps {
-			list.WriteString(" /" + d)
+		var list strings.Builder
+		for _, mod := range mods {
+			if err := a.Add(Entry{Path: mod.Path, Mode: modeFile | 0o644, Source: filepath.Join(root, mod.Path)}); err != nil {
+				return nil, err
+			}
+			m.Modules = append(m.Modules, "/"+mod.Path)
+			list.WriteString("/" + mod.Path + ":")
+			for _, d := range mod.Deps {
+				list.WriteString(" /" + d)
+			}
+			list.WriteString("\n")
 		}
-		list.WriteString("\n")
-	}
-	if err := a.Add(Entry{Path: "etc/berth/modules.load", Mode: modeFile | 0o644, Data: []byte(list.String())}); err != nil {
-		return nil, err
+		if err := a.Add(Entry{Path: l.file, Mode: modeFile | 0o644, Data: []byte(list.String())}); err != nil {
+			return nil, err
+		}
 	}
 	// mke2fs and resize2fs with their libraries and configuration.
 	files, err := ELFClosure(root, cfg.Arch, userExecutables)
@@ -237,13 +254,16 @@ type moduleDep struct {
 	Deps []string
 }
 
-// orderedModules runs depmod on the extracted kernel and returns the module
-// files for want and everything they need, each after what it needs,
-// without repeats.
-func orderedModules(ctx context.Context, root, kver string, want []string) ([]moduleDep, error) {
-	if _, err := run(ctx, "", "depmod", "-b", root, kver); err != nil {
-		return nil, err
-	}
+func run0(ctx context.Context, name string, args ...string) error {
+	_, err := run(ctx, "", name, args...)
+	return err
+}
+
+// orderedModules returns the module files for want and everything they
+// need, each after what it needs, without repeats and without those in
+// loaded (already loaded by an earlier list), which it adds to. The kernel
+// tree must have been through depmod.
+func orderedModules(ctx context.Context, root, kver string, want []string, loaded map[string]bool) ([]moduleDep, error) {
 	showDepends := func(mod string) ([]string, error) {
 		text, err := run(ctx, "", "modprobe", "-d", root, "-S", kver, "--show-depends", mod)
 		if err != nil {
@@ -256,7 +276,7 @@ func orderedModules(ctx context.Context, root, kver string, want []string) ([]mo
 		return paths, nil
 	}
 	var out []moduleDep
-	seen := map[string]bool{}
+	seen := loaded
 	for _, mod := range want {
 		paths, err := showDepends(mod)
 		if err != nil {
@@ -278,10 +298,25 @@ func orderedModules(ctx context.Context, root, kver string, want []string) ([]mo
 			if len(own) == 0 || own[len(own)-1] != p {
 				return nil, fmt.Errorf("module %s: modprobe lists %v", p, own)
 			}
-			out = append(out, moduleDep{Path: p, Deps: own[:len(own)-1]})
+			var deps []string
+			for _, d := range own[:len(own)-1] {
+				if !loaded[d] || inList(out, d) {
+					deps = append(deps, d)
+				}
+			}
+			out = append(out, moduleDep{Path: p, Deps: deps})
 		}
 	}
 	return out, nil
+}
+
+func inList(mods []moduleDep, p string) bool {
+	for _, m := range mods {
+		if m.Path == p {
+			return true
+		}
+	}
+	return false
 }
 
 // ParseShowDepends turns `modprobe --show-depends` output into module file

@@ -7,6 +7,7 @@ const (
 	yamuxHeaderSize = 12
 	yamuxTypeData   = 0
 	yamuxTypeWindow = 1
+	yamuxTypePing   = 2
 	yamuxFlagSYN    = 1
 )
 
@@ -14,12 +15,16 @@ const (
 // to notice a new host. A host that connects again right after leaving may
 // do so before the guest reads the 0 that marks the gap, so the bytes of the
 // new host's session can follow the old one's without a break; the new
-// session shows itself by opening stream 1 again.
+// session shows itself by its first ping (a yamux session numbers its pings
+// from 0) or by opening stream 1 again. Found at the ping, the old session
+// ends before the new host opens a stream, so none of the old session's
+// last frames (a late FIN of its stream 1) can reach the new one.
 type frameScanner struct {
 	hdr     [yamuxHeaderSize]byte
 	nhdr    int    // header bytes held back until the header is whole
 	payload uint32 // bytes of the current data frame still to come
 	opened1 bool   // stream 1 was opened in this session
+	pinged0 bool   // ping 0 was sent in this session
 }
 
 // Feed takes bytes read from the port. It returns the bytes for the current
@@ -46,12 +51,16 @@ func (s *frameScanner) Feed(b []byte) (deliver, next []byte, newHost bool) {
 		typ := s.hdr[1]
 		flags := binary.BigEndian.Uint16(s.hdr[2:])
 		id := binary.BigEndian.Uint32(s.hdr[4:])
-		if flags&yamuxFlagSYN != 0 && id == 1 && (typ == yamuxTypeData || typ == yamuxTypeWindow) {
-			if s.opened1 {
-				next = append(append([]byte(nil), s.hdr[:]...), b[i:]...)
-				return out, next, true
-			}
-			s.opened1 = true
+		newSession := false
+		switch {
+		case flags&yamuxFlagSYN != 0 && id == 1 && (typ == yamuxTypeData || typ == yamuxTypeWindow):
+			newSession, s.opened1 = s.opened1, true
+		case flags&yamuxFlagSYN != 0 && typ == yamuxTypePing && binary.BigEndian.Uint32(s.hdr[8:]) == 0:
+			newSession, s.pinged0 = s.pinged0, true
+		}
+		if newSession {
+			next = append(append([]byte(nil), s.hdr[:]...), b[i:]...)
+			return out, next, true
 		}
 		out = append(out, s.hdr[:]...)
 		if typ == yamuxTypeData {

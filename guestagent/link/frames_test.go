@@ -21,6 +21,9 @@ func frame(typ byte, flags uint16, id uint32, payload []byte) []byte {
 	binary.BigEndian.PutUint32(h[4:], id)
 	if typ == yamuxTypeData {
 		binary.BigEndian.PutUint32(h[8:], uint32(len(payload)))
+	} else if typ == yamuxTypePing {
+		binary.BigEndian.PutUint32(h[8:], uint32(len(payload))) // the ping's number
+		payload = nil
 	} else {
 		binary.BigEndian.PutUint32(h[8:], 256<<10)
 	}
@@ -28,14 +31,29 @@ func frame(typ byte, flags uint16, id uint32, payload []byte) []byte {
 }
 
 func TestFrameScanner(t *testing.T) {
+	t.Run("stream 1 again", func(t *testing.T) { testFrameScanner(t, false) })
+	t.Run("ping 0 again", func(t *testing.T) { testFrameScanner(t, true) })
+}
+
+func testFrameScanner(t *testing.T, ping bool) {
+	var hello, again []byte
+	if ping {
+		// Pings carry their number in the length field.
+		hello = frame(yamuxTypePing, yamuxFlagSYN, 0, nil)
+		again = frame(yamuxTypePing, yamuxFlagSYN, 0, nil)
+	}
 	first := bytes.Join([][]byte{
+		hello,
 		frame(yamuxTypeWindow, yamuxFlagSYN, 1, nil),
+		// Later pings of the same session are not a new host.
+		frame(yamuxTypePing, yamuxFlagSYN, 0, make([]byte, 1)),
 		frame(yamuxTypeData, 0, 1, []byte("2375\nGET / HTTP/1.1\r\n")),
 		frame(yamuxTypeWindow, yamuxFlagSYN, 3, nil),
 		// A payload that looks like a header opening stream 1 is payload.
 		frame(yamuxTypeData, 0, 3, frame(yamuxTypeWindow, yamuxFlagSYN, 1, nil)),
 	}, nil)
 	second := bytes.Join([][]byte{
+		again,
 		frame(yamuxTypeWindow, yamuxFlagSYN, 1, nil),
 		frame(yamuxTypeData, 0, 1, []byte("1024\n")),
 	}, nil)
@@ -162,13 +180,19 @@ func TestSerialQuickReconnect(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go s.Serve(ctx, m, nil)
-	for round := 0; round < 4; round++ {
+	for round := 0; round < 6; round++ {
 		hc := port.connect()
 		cfg := yamux.DefaultConfig()
 		cfg.LogOutput = io.Discard
 		sess, err := yamux.Client(hc, cfg)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if round%2 == 0 {
+			// As the host end does: a ping answered before the first stream.
+			if _, err := sess.Ping(); err != nil {
+				t.Fatalf("round %d: ping: %v", round, err)
+			}
 		}
 		st, err := sess.Open()
 		if err != nil {

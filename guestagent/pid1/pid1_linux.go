@@ -2,6 +2,7 @@ package pid1
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -23,8 +24,11 @@ const (
 	DataRoot   = "/var/lib/berth"
 	ExecRoot   = "/run/berth"
 	EngineSock = ExecRoot + "/docker.sock"
-	// ModulesLoad lists, one absolute path a line, the modules to load in order.
-	ModulesLoad = "/etc/berth/modules.load"
+	// ModulesLoad lists the modules of the devices pid1 needs, each line a
+	// module and what it needs ("PATH: DEP..."); ModulesEngineLoad those
+	// only the engine needs, loaded while pid1 goes on.
+	ModulesLoad       = "/etc/berth/modules.load"
+	ModulesEngineLoad = "/etc/berth/modules-engine.load"
 )
 
 // Main runs PID 1. It does not return while the VM runs: it powers off.
@@ -80,7 +84,8 @@ type guest struct {
 	engine     *supervisor
 	control    *link.Control
 	ports      *link.PortBroadcaster
-	mounts     []string // mounted data disk and shares, in mount order
+	mounts     []string       // mounted data disk and shares, in mount order
+	engineDeps sync.WaitGroup // engine modules and cgroup2 delegation
 	mu         sync.Mutex
 }
 
@@ -117,10 +122,19 @@ func (g *guest) boot() error {
 		g.log.Warn("berth: modules", "err", err)
 	}
 	g.step("modules")
-	if err := setupCgroup2(); err != nil {
-		g.log.Warn("berth: cgroup2", "err", err)
-	}
-	g.step("cgroup2")
+	// What only the engine needs goes on beside the disk and the channel.
+	g.engineDeps.Add(1)
+	go func() {
+		defer g.engineDeps.Done()
+		if err := loadModules(g.log, ModulesEngineLoad); err != nil && !os.IsNotExist(errors.Unwrap(err)) {
+			g.log.Warn("berth: engine modules", "err", err)
+		}
+		g.step("engine modules")
+		if err := setupCgroup2(); err != nil {
+			g.log.Warn("berth: cgroup2", "err", err)
+		}
+		g.step("cgroup2")
+	}()
 	return nil
 }
 
@@ -154,6 +168,7 @@ func (g *guest) run() {
 	g.ports = link.NewPortBroadcaster(0)
 	g.engine = newSupervisor(g.log, g.reaper, g.engineCommand(), EngineSock)
 	linkReady := g.startLink()
+	g.engineDeps.Wait()
 	g.engine.start()
 
 	ctx, cancel := context.WithCancel(context.Background())
