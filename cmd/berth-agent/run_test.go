@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math/rand"
 	"os"
@@ -430,4 +431,57 @@ func TestRestartPolicy(t *testing.T) {
 			t.Errorf("after docker stop: Running %v Restarting %v", doc.State.Running, doc.State.Restarting)
 		}
 	})
+}
+
+// hostMemoryControllable reports whether the host's cgroup2 hierarchy (found
+// from /proc/self/mountinfo) offers the memory controller at its root.
+func hostMemoryControllable(t *testing.T) bool {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatalf("read mountinfo: %v", err)
+	}
+	mounts, err := parseMountinfo(string(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range mounts {
+		if m.FSType != "cgroup2" {
+			continue
+		}
+		ctl, err := os.ReadFile(m.Point + "/cgroup.controllers")
+		if err == nil && hasField(string(ctl), "memory") {
+			return true
+		}
+	}
+	return false
+}
+
+// TestMemoryLimit checks -m: enforced through the container's cgroup where
+// the host's cgroup v2 hierarchy offers the memory controller, else
+// reported as a warning by docker info, as dockerd does. (A dockerd peer on
+// a cgroup v1 hybrid host enforces through v1 and does not warn.)
+func TestMemoryLimit(t *testing.T) {
+	e := needEngine(t)
+	if hostMemoryControllable(t) {
+		out := e.ok(t, "run", "--rm", "-m", "64m", testImage, "cat", "/sys/fs/cgroup/memory.max")
+		if strings.TrimSpace(out) != "67108864" {
+			t.Errorf("memory.max in a -m 64m container: %q, want 67108864", out)
+		}
+		return
+	}
+	var warnings []string
+	out := e.ok(t, "info", "--format", "{{json .Warnings}}")
+	if err := json.Unmarshal([]byte(out), &warnings); err != nil {
+		t.Fatalf("decode info warnings %q: %v", out, err)
+	}
+	found := false
+	for _, w := range warnings {
+		if strings.Contains(strings.ToLower(w), "memory") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("this host offers no memory controller, but docker info warns of nothing about memory: %q", warnings)
+	}
 }
