@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -304,9 +305,10 @@ func setClock(t time.Time) error {
 func (g *guest) poweroff(reason string) {
 	g.log.Info("berth: shutting down", "reason", reason)
 	g.engine.stop(20 * time.Second)
+	// What the engine left behind gets SIGTERM and a grace, then SIGKILL.
 	_ = unix.Kill(-1, unix.SIGTERM)
-	deadline := time.Now().Add(3 * time.Second)
-	for time.Now().Before(deadline) && g.reaper.children() > 0 {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && userProcesses() > 0 {
 		time.Sleep(50 * time.Millisecond)
 	}
 	_ = unix.Kill(-1, unix.SIGKILL)
@@ -318,6 +320,26 @@ func (g *guest) poweroff(reason string) {
 		g.log.Error("berth: power off", "err", err)
 	}
 	select {}
+}
+
+// userProcesses counts the processes other than PID 1 that are not kernel
+// threads (kernel threads have an empty command line) and not zombies.
+func userProcesses() int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == 1 {
+			continue
+		}
+		if cmd, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && len(cmd) > 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // unmountAll unmounts, deepest first, everything but the kernel's own

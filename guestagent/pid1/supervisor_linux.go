@@ -23,7 +23,6 @@ type reaper struct {
 	log     *slog.Logger
 	mu      sync.Mutex
 	watched map[int]chan unix.WaitStatus
-	live    int
 }
 
 func startReaper(log *slog.Logger) *reaper {
@@ -53,7 +52,6 @@ func (r *reaper) reap() {
 		}
 		if ch, ok := r.watched[pid]; ok {
 			delete(r.watched, pid)
-			r.live--
 			ch <- ws
 		}
 	}
@@ -70,15 +68,7 @@ func (r *reaper) start(argv []string, attr *syscall.ProcAttr) (int, <-chan unix.
 	}
 	ch := make(chan unix.WaitStatus, 1)
 	r.watched[pid] = ch
-	r.live++
 	return pid, ch, nil
-}
-
-// children counts the watched children still running.
-func (r *reaper) children() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.live
 }
 
 // supervisor runs the engine, restarts it when it dies, and tracks whether
