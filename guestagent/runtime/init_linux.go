@@ -25,6 +25,13 @@ func Init() error {
 	// Every step that changes the calling thread (setns, capabilities,
 	// seccomp, credentials) happens on this one thread, which then execs.
 	goruntime.LockOSThread()
+	// Descriptors the engine inherited without close-on-exec (from the
+	// shell that started it, say) came along through the re-exec; none of
+	// them may reach the user's process. The config and sync descriptors
+	// stay usable until exec.
+	if err := cloexecFrom(fdConfig); err != nil {
+		return fmt.Errorf("runtime init: %w", err)
+	}
 	cfgFile := os.NewFile(fdConfig, "config")
 	syncFile := os.NewFile(fdSync, "sync")
 	if cfgFile == nil || syncFile == nil {
@@ -190,6 +197,36 @@ func containerInit(cfg *initConfig, syncFile *os.File) error {
 	}
 	err = syscall.Exec(pr.path, argv, pr.env)
 	return fmt.Errorf("exec %s: %w", pr.path, err)
+}
+
+// cloexecFrom marks every descriptor >= first close-on-exec: with one
+// close_range call where the kernel has it (5.11), else one by one from
+// /proc/self/fd.
+func cloexecFrom(first int) error {
+	if err := unix.CloseRange(uint(first), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err == nil {
+		return nil
+	}
+	d, err := os.Open("/proc/self/fd")
+	if err != nil {
+		return fmt.Errorf("list open descriptors: %w", err)
+	}
+	names, err := d.Readdirnames(-1)
+	dirfd := int(d.Fd())
+	if err != nil {
+		d.Close()
+		return fmt.Errorf("list open descriptors: %w", err)
+	}
+	for _, n := range names {
+		fd, err := strconv.Atoi(n)
+		if err != nil || fd < first || fd == dirfd {
+			continue
+		}
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); err != nil && err != unix.EBADF {
+			d.Close()
+			return fmt.Errorf("set close-on-exec on descriptor %d: %w", fd, err)
+		}
+	}
+	return d.Close()
 }
 
 // joinNamespace joins the namespace at ns.Path with the calling thread.
