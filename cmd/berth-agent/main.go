@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command berth-agent is Berth's guest agent. As `init` it is PID 1 of the
 // VM; as `engine` it is the container engine serving the Docker Engine API
 // (it also runs natively on any Linux host as root, which is how most tests

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package image owns the engine's images: the index of image configs and
 // manifests, names and tags, layer application with whiteouts into the
 // snapshotter, docker load (docker-save tarballs and OCI layouts), docker
