@@ -174,7 +174,17 @@ func containerInit(cfg *initConfig, syncFile *os.File) error {
 		pr.path = "/sbin/" + ReaperName
 		argv = append([]string{pr.path, "--"}, argv...)
 	}
-	if _, err := unix.FcntlInt(fdSync, unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
+	syncFlags := unix.FD_CLOEXEC
+	if cfg.Init {
+		// The reaper inherits the sync socket and closes it once it
+		// forwards signals, so Start returns only then: a signal sent
+		// earlier would find the reaper with default dispositions, which
+		// as PID 1 drops it (or, in the Go runtime before signal.Notify,
+		// exits with 2).
+		syncFlags = 0
+		pr.env = append(pr.env, reaperSyncEnv+"="+strconv.Itoa(fdSync))
+	}
+	if _, err := unix.FcntlInt(fdSync, unix.F_SETFD, syncFlags); err != nil {
 		return fmt.Errorf("set close-on-exec on sync: %w", err)
 	}
 	if err := applyCreds(pr); err != nil {

@@ -6,10 +6,15 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 )
+
+// reaperSyncEnv names the descriptor of the runtime's sync socket in the
+// reaper's environment; the reaper removes it before starting the child.
+const reaperSyncEnv = "BERTH_REAPER_SYNC_FD"
 
 // Reaper runs args as a child, forwards signals to it, reaps every zombie,
 // and returns the child's exit status (128+signal when killed). A leading
@@ -36,6 +41,14 @@ func Reaper(args []string) int {
 	}
 	sigs := make(chan os.Signal, 32)
 	signal.Notify(sigs)
+	// Signals are caught from here on: tell the runtime (whose Start
+	// waits for this) by closing the sync socket it passed.
+	if v, ok := os.LookupEnv(reaperSyncEnv); ok {
+		os.Unsetenv(reaperSyncEnv)
+		if fd, err := strconv.Atoi(v); err == nil && fd > 2 {
+			unix.Close(fd)
+		}
+	}
 	// The child gets its own process group and, on a terminal, the
 	// foreground, so ^C reaches it once (forwarded by us it would twice).
 	tty := false
