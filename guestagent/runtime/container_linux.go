@@ -133,8 +133,8 @@ type child struct {
 
 // startChild re-executes this binary as InitCommand with cfg, stdio from
 // pio, the given clone flags and, when cgroupFD >= 0, directly inside that
-// cgroup.
-func startChild(cfg *initConfig, pio *processIO, cloneflags uintptr, cgroupFD int, setsid bool) (*child, error) {
+// cgroup. extra are passed from fd 5 on.
+func startChild(cfg *initConfig, pio *processIO, cloneflags uintptr, cgroupFD int, setsid bool, extra ...*os.File) (*child, error) {
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("sync socketpair: %w", err)
@@ -154,7 +154,7 @@ func startChild(cfg *initConfig, pio *processIO, cloneflags uintptr, cgroupFD in
 		Stdin:      pio.stdin,
 		Stdout:     pio.stdout,
 		Stderr:     pio.stderr,
-		ExtraFiles: []*os.File{cfgR, childSync},
+		ExtraFiles: append([]*os.File{cfgR, childSync}, extra...),
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: cloneflags,
 			Setsid:     setsid,
@@ -297,7 +297,23 @@ func (r *Runtime) Create(id string, spec *specs.Spec, opts CreateOptions) (_ *Co
 		childSpec.Linux = &l
 	}
 	cfg := &initConfig{Mode: modeCreate, Spec: &childSpec, Rootfs: opts.Rootfs, RootfsDir: rootfsDir, Init: opts.Init, Filter: c.filter}
-	ch, err := startChild(cfg, pio, flags, cgfd, true)
+	var extra []*os.File
+	if opts.Init {
+		// The reaper is the running binary: a detached bind mount of it,
+		// made here in the engine's mount namespace, where its file is
+		// (the container's init could not bind a file of another mount
+		// namespace, and its path may be gone after an upgrade).
+		fd, err := unix.OpenTree(unix.AT_FDCWD, "/proc/self/exe", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+		if err != nil {
+			pio.closeAll()
+			return nil, fmt.Errorf("runtime: bind the agent binary for --init: %w", err)
+		}
+		self := os.NewFile(uintptr(fd), "agent-binary")
+		defer self.Close()
+		extra = append(extra, self)
+		cfg.ReaperFD = fdReaper
+	}
+	ch, err := startChild(cfg, pio, flags, cgfd, true, extra...)
 	if err != nil {
 		pio.closeAll()
 		return nil, fmt.Errorf("runtime: create %s: %w", id, err)

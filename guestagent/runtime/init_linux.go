@@ -108,6 +108,7 @@ func containerInit(cfg *initConfig, syncFile *os.File) error {
 			return err
 		}
 	}
+	reaperBound := false
 	if cfg.Init {
 		dest, err := securePath(rootfs, "/sbin/"+ReaperName)
 		if err != nil {
@@ -116,15 +117,26 @@ func containerInit(cfg *initConfig, syncFile *os.File) error {
 		if err := makeMountpoint(dest, false); err != nil {
 			return err
 		}
-		self, err := os.Readlink("/proc/self/exe")
-		if err != nil {
-			return fmt.Errorf("find the agent binary: %w", err)
+		// The engine's detached bind mount of its running binary (made
+		// in its mount namespace, where the file is), which stays that
+		// binary however its path changed since the engine started (an
+		// upgrade while it runs). Once the binary is removed its mount can
+		// no longer be attached: the reaper is then exec'd through
+		// /proc/self/exe, the same binary, and /sbin/docker-init stays an
+		// empty file.
+		if cfg.ReaperFD <= 0 {
+			return errors.New("no agent binary to bind as the reaper")
 		}
-		if err := mount(self, dest, "", unix.MS_BIND, ""); err != nil {
-			return err
-		}
-		if err := remountReadonly(dest); err != nil {
-			return err
+		err = unix.MoveMount(cfg.ReaperFD, "", unix.AT_FDCWD, dest, unix.MOVE_MOUNT_F_EMPTY_PATH)
+		unix.Close(cfg.ReaperFD)
+		switch {
+		case err == nil:
+			reaperBound = true
+			if err := remountReadonly(dest); err != nil {
+				return err
+			}
+		case err != unix.ENOENT:
+			return fmt.Errorf("mount the agent binary on %s: %w", dest, err)
 		}
 	}
 	if err := pivotRoot(rootfs); err != nil {
@@ -172,7 +184,10 @@ func containerInit(cfg *initConfig, syncFile *os.File) error {
 	argv := spec.Process.Args
 	if cfg.Init {
 		pr.path = "/sbin/" + ReaperName
-		argv = append([]string{pr.path, "--"}, argv...)
+		if !reaperBound {
+			pr.path = "/proc/self/exe"
+		}
+		argv = append([]string{"/sbin/" + ReaperName, "--"}, argv...)
 	}
 	syncFlags := unix.FD_CLOEXEC
 	if cfg.Init {

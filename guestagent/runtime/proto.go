@@ -16,6 +16,8 @@ import (
 //	fd 0-2  the process's stdio (pty slave, pipes or /dev/null)
 //	fd 3    a pipe carrying one JSON initConfig, closed after it
 //	fd 4    a unix stream socket for synchronisation
+//	fd 5    with --init, a detached bind mount (open_tree) of the agent
+//	        binary, for /sbin/docker-init
 //
 // On fd 4 the child writes JSON lines (syncMsg): "ready" once everything up
 // to exec is done, or "error" with the reason; the parent answers "ready"
@@ -26,6 +28,7 @@ import (
 const (
 	fdConfig = 3
 	fdSync   = 4
+	fdReaper = 5
 )
 
 const (
@@ -46,6 +49,7 @@ type initConfig struct {
 	Rootfs    []RootfsMount `json:"rootfs,omitempty"`
 	RootfsDir string        `json:"rootfsDir,omitempty"`
 	Init      bool          `json:"init,omitempty"`
+	ReaperFD  int           `json:"reaperFD,omitempty"` // fd of the agent binary's mount
 
 	// exec
 	Process  *specs.Process `json:"process,omitempty"`

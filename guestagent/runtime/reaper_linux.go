@@ -36,6 +36,10 @@ func Reaper(args []string) int {
 		}
 		return 127
 	}
+	if b, err := os.ReadFile("/proc/self/comm"); err == nil && string(b) != ReaperName+"\n" {
+		// Exec'd through /proc/self/exe, it would be listed as "exe".
+		os.WriteFile("/proc/self/comm", []byte(ReaperName), 0)
+	}
 	if os.Getpid() != 1 {
 		unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 	}

@@ -1,7 +1,11 @@
 package runtime
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -42,5 +46,47 @@ func TestReaperSignalRightAfterStart(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestInitAfterBinaryReplaced removes the running binary (as an upgrade
+// replaces it) before a container with --init starts: the reaper bound at
+// /sbin/docker-init must still be the running one. The test runs itself
+// from a copy, which it deletes.
+func TestInitAfterBinaryReplaced(t *testing.T) {
+	requireRoot(t)
+	requireStaticSelf(t)
+	if os.Getenv("BERTH_TEST_DELETE_SELF") == "1" {
+		self, err := os.Executable()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(self); err != nil {
+			t.Fatal(err)
+		}
+		e := newEnv(t)
+		out, errOut, st := e.run(t, testSpec("sh", "-c", "cat /proc/1/comm"), CreateOptions{Init: true})
+		if st.Code != 0 || out != ReaperName+"\n" {
+			t.Fatalf("exit %+v: %q %q", st, out, errOut)
+		}
+		return
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := filepath.Join(t.TempDir(), "runtime.test")
+	if err := os.WriteFile(cp, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(cp, "-test.run=^TestInitAfterBinaryReplaced$", "-test.v")
+	cmd.Env = append(os.Environ(), "BERTH_TEST_DELETE_SELF=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS") {
+		t.Fatalf("run with the binary removed: %v\n%s", err, out)
 	}
 }
