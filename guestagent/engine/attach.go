@@ -186,7 +186,7 @@ func (e *Engine) ContainerAttach(ctx context.Context, name string, opts api.Atta
 
 // pumpStdin copies the client's input into the container's stdin, waiting
 // for the container to start when it has not yet. At the end of the input
-// it closes the container's stdin (closeStdin) or ends the session.
+// it closes the container's stdin when closeStdin is set.
 func (e *Engine) pumpStdin(ctx context.Context, c *ctr, in io.Reader, keys []byte, closeStdin bool, detached chan struct{}) {
 	scanner := &detachScanner{keys: keys}
 	buf := make([]byte, 32*1024)
@@ -220,15 +220,14 @@ func (e *Engine) pumpStdin(ctx context.Context, c *ctr, in io.Reader, keys []byt
 			}
 		}
 		if err != nil {
+			// The session goes on streaming output until the container
+			// ends, as with dockerd; with StdinOnce the container's stdin
+			// is closed too.
 			if closeStdin {
 				if r := current(); r != nil {
 					r.closeStdin()
 				}
-				return
 			}
-			// As dockerd: without StdinOnce (or with a terminal) the end
-			// of the client's input ends the session.
-			close(detached)
 			return
 		}
 	}

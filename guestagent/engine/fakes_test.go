@@ -223,9 +223,18 @@ func (fp *fakeProc) run() {
 			fmt.Fprintln(fp.stdout, e)
 		}
 	case "cat":
-		sc := bufio.NewScanner(fp.stdin)
-		for sc.Scan() {
-			fmt.Fprintln(fp.stdout, sc.Text())
+		eof := make(chan struct{})
+		go func() {
+			sc := bufio.NewScanner(fp.stdin)
+			for sc.Scan() {
+				fmt.Fprintln(fp.stdout, sc.Text())
+			}
+			close(eof)
+		}()
+		select {
+		case <-eof:
+		case s := <-fp.signals:
+			sig, code = s, 128+int(s)
 		}
 	case "exit":
 		code, _ = strconv.Atoi(args[1])

@@ -639,3 +639,36 @@ func TestUpdateAndWarnings(t *testing.T) {
 		t.Errorf("info %+v", info.Warnings)
 	}
 }
+
+// TestAttachStdinEndKeepsStreaming: without StdinOnce the end of the
+// client's input leaves the container's stdin open and the session
+// streaming until the container ends.
+func TestAttachStdinEndKeepsStreaming(t *testing.T) {
+	e, _, _ := newTestEngine(t, "")
+	id := create(t, e, "", container.Config{Cmd: []string{"cat"}, OpenStdin: true}, nil)
+	if err := e.ContainerStart(bg, id); err != nil {
+		t.Fatal(err)
+	}
+	s := &streams{stdin: io.NopCloser(strings.NewReader("x\n")), taken: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() {
+		done <- e.ContainerAttach(bg, id, api.AttachOptions{GetStreams: s.get, UseStdin: true, UseStdout: true, Stream: true})
+	}()
+	<-s.taken
+	select {
+	case err := <-done:
+		t.Fatalf("attach ended at the end of its input: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if err := e.ContainerKill(bg, id, "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.out.String() != "x\n" {
+		t.Errorf("output %q", s.out.String())
+	}
+}
