@@ -193,14 +193,26 @@ func TestStopKillRestart(t *testing.T) {
 		{"kill", loop, []string{"kill"}, 137},
 		{"kill -s", `trap "exit 12" USR2; ` + loop, []string{"kill", "-s", "USR2"}, 12},
 		{"kill -s by number", `trap "exit 13" HUP; ` + loop, []string{"kill", "-s", "1"}, 13},
+		// The shell is busy before it sets its trap; until then a signal
+		// to it (PID 1) is dropped, so the wait above must not end early.
+		{"kill -s after a slow start", `i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done; trap "exit 14" HUP; ` + loop, []string{"kill", "-s", "HUP"}, 14},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			id := e.runDetached(t, testImage, "sh", "-c", tt.script)
-			// The trap must be set before the signal is sent.
+			// The trap must be set before the signal is sent: a shell that
+			// is PID 1 never gets a signal it has no handler for. The
+			// shell's own command line names sleep as soon as it runs, so
+			// wait for a sleep process, which the loop after the trap
+			// starts.
 			eventually(t, "container running its loop", func() (bool, string) {
 				out := e.docker(nil, "top", id).stdout
-				return strings.Contains(out, "sleep"), out
+				for _, l := range strings.Split(out, "\n") {
+					if strings.HasSuffix(strings.TrimSpace(l), " sleep 0.1") {
+						return true, out
+					}
+				}
+				return false, out
 			})
 			e.ok(t, append(tt.verb, id)...)
 			doc := e.waitState(t, id, "exited")
