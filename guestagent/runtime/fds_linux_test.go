@@ -89,3 +89,30 @@ func TestNoInheritedDescriptors(t *testing.T) {
 		}
 	})
 }
+
+func TestCloexecFrom(t *testing.T) {
+	tests := []struct {
+		name string
+		f    func(int) error
+	}{
+		{"close_range", cloexecFrom},
+		{"listed", cloexecListed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fds := leakFD(t, 250)
+			if err := tt.f(fds[0]); err != nil {
+				t.Fatal(err)
+			}
+			for _, fd := range fds {
+				flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if flags&unix.FD_CLOEXEC == 0 {
+					t.Errorf("descriptor %d is not close-on-exec", fd)
+				}
+			}
+		})
+	}
+}

@@ -231,6 +231,11 @@ func cloexecFrom(first int) error {
 	if err := unix.CloseRange(uint(first), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err == nil {
 		return nil
 	}
+	return cloexecListed(first)
+}
+
+// cloexecListed is cloexecFrom for kernels without CLOSE_RANGE_CLOEXEC.
+func cloexecListed(first int) error {
 	d, err := os.Open("/proc/self/fd")
 	if err != nil {
 		return fmt.Errorf("list open descriptors: %w", err)
