@@ -299,8 +299,16 @@ func testDefaultSpec() *specs.Spec {
 			MaskedPaths:   []string{"/proc/kcore"},
 			ReadonlyPaths: []string{"/proc/sys"},
 			Seccomp:       &specs.LinuxSeccomp{DefaultAction: specs.ActErrno},
+			Resources:     &specs.LinuxResources{Devices: testDeviceRules()},
 		},
 	}
+}
+
+// testDeviceRules is a deny-all device rule list with one allowed device.
+func testDeviceRules() []specs.LinuxDeviceCgroup {
+	null := int64(3)
+	one := int64(1)
+	return []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}, {Allow: true, Type: "c", Major: &one, Minor: &null, Access: "rwm"}}
 }
 
 func runtimeGosched() { goruntime.Gosched() }

@@ -19,6 +19,7 @@ import (
 	"github.com/berthdesktop/berth/guestagent/runtime"
 	"github.com/berthdesktop/berth/internal/testimage"
 	"github.com/moby/moby/api/types/container"
+	"golang.org/x/sys/unix"
 )
 
 // TestMain lets the test binary act as the runtime's re-executed container
@@ -278,5 +279,100 @@ func TestRealRestartEngine(t *testing.T) {
 	}
 	if n != 2 {
 		t.Errorf("log has %d runs, want 2", n)
+	}
+}
+
+// hostDevice is a device node of the host: its path, type ("b" or "c"),
+// major and minor.
+type hostDevice struct {
+	path, typ    string
+	major, minor uint32
+}
+
+// readableHostDevices lists host devices this process can read a byte
+// from: the block devices of /sys/block, and character devices outside
+// Docker's allowlist. A container must not read any of them; one the host
+// itself cannot read proves nothing and is left out.
+func readableHostDevices(t *testing.T) []hostDevice {
+	t.Helper()
+	var paths []string
+	devs, _ := filepath.Glob("/sys/block/*/dev")
+	for _, d := range devs {
+		paths = append(paths, "/dev/"+filepath.Base(filepath.Dir(d)))
+	}
+	paths = append(paths, "/dev/vcs", "/dev/cpu_dma_latency", "/dev/mem")
+	var out []hostDevice
+	for _, p := range paths {
+		var st unix.Stat_t
+		if unix.Stat(p, &st) != nil {
+			continue
+		}
+		typ := "c"
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFBLK:
+			typ = "b"
+		case unix.S_IFCHR:
+		default:
+			continue
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		n, _ := f.Read(make([]byte, 1))
+		f.Close()
+		if n != 1 {
+			continue
+		}
+		out = append(out, hostDevice{path: p, typ: typ, major: unix.Major(uint64(st.Rdev)), minor: unix.Minor(uint64(st.Rdev))})
+	}
+	return out
+}
+
+func TestRealDeviceRules(t *testing.T) {
+	e := realEngine(t, "")
+	readable := readableHostDevices(t)
+	if len(readable) == 0 {
+		t.Skip("this host lets this process read none of its devices, so a denial in a container proves nothing")
+	}
+	type tcase struct {
+		name    string
+		cmd     string
+		hc      *container.HostConfig
+		wantOut string
+		denied  bool // the command must fail and not print READ
+	}
+	var tests []tcase
+	for _, d := range readable {
+		read := fmt.Sprintf("mknod /tmp/dev %s %d %d && head -c1 /tmp/dev >/dev/null && echo READ", d.typ, d.major, d.minor)
+		tests = append(tests,
+			tcase{name: "default container cannot read " + d.path, cmd: read, denied: true},
+			tcase{name: "cap-add does not lift the rules for " + d.path, cmd: read, hc: &container.HostConfig{CapAdd: []string{"SYS_ADMIN", "SYS_RAWIO"}}, denied: true},
+			tcase{name: "privileged reads " + d.path, cmd: "head -c1 " + d.path + " >/dev/null && echo READ", hc: &container.HostConfig{Privileged: true}, wantOut: "READ\n"},
+		)
+	}
+	tests = append(tests, tcase{name: "default devices work", cmd: "echo x >/dev/null && head -c1 /dev/zero | wc -c", wantOut: "1\n"})
+	// The host's block devices exist in a privileged container's /dev.
+	devs, _ := filepath.Glob("/sys/block/*/dev")
+	for _, d := range devs {
+		node := "/dev/" + filepath.Base(filepath.Dir(d))
+		if _, err := os.Stat(node); err == nil {
+			tests = append(tests, tcase{name: "privileged has " + node, cmd: "test -b " + node + " && echo YES", hc: &container.HostConfig{Privileged: true}, wantOut: "YES\n"})
+			break
+		}
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errOut, code := runReal(t, e, "", container.Config{Cmd: []string{"sh", "-c", tt.cmd}}, tt.hc)
+			if tt.denied {
+				if code == 0 || strings.Contains(out, "READ") {
+					t.Errorf("exit %d out %q err %q: a host device was readable", code, out, errOut)
+				}
+				return
+			}
+			if code != 0 || out != tt.wantOut {
+				t.Errorf("exit %d out %q err %q; want 0 %q", code, out, errOut, tt.wantOut)
+			}
+		})
 	}
 }

@@ -387,14 +387,15 @@ func (e *Engine) buildSpec(m *meta) (*specs.Spec, runtime.CreateOptions, error) 
 		}
 	}
 	if hc.Privileged {
-		s.Linux.Seccomp = nil
-		s.Linux.MaskedPaths = nil
-		s.Linux.ReadonlyPaths = nil
-		for i := range s.Mounts {
-			if s.Mounts[i].Destination == "/sys" || s.Mounts[i].Destination == "/sys/fs/cgroup" {
-				s.Mounts[i].Options = withoutOpt(s.Mounts[i].Options, "ro")
-			}
-		}
+		// The host's devices, an allow-all device rule, no seccomp, no
+		// masked paths, writable /sys; the capabilities stay the engine's
+		// own bounding set (a container cannot get one the engine lacks).
+		runtime.SetPrivileged(s)
+		p.Capabilities.Bounding = caps
+		p.Capabilities.Effective = caps
+		p.Capabilities.Permitted = caps
+		p.Capabilities.Inheritable = nil
+		p.Capabilities.Ambient = nil
 	}
 
 	// Rlimits: daemon defaults, then the container's.
@@ -557,7 +558,14 @@ func (e *Engine) buildSpec(m *meta) (*specs.Spec, runtime.CreateOptions, error) 
 	s.Mounts = append(kept, extra...)
 
 	// Resources the cgroup manager can enforce here.
-	s.Linux.Resources = e.resources(&hc.Resources)
+	// The default spec's device rules (or --privileged's allow-all) stay:
+	// without them no device filter is attached and CAP_MKNOD reaches
+	// the host's disks.
+	res := e.resources(&hc.Resources)
+	if s.Linux.Resources != nil {
+		res.Devices = s.Linux.Resources.Devices
+	}
+	s.Linux.Resources = res
 
 	opts.Init = e.cfg.Init
 	if hc.Init != nil {

@@ -3,6 +3,7 @@
 package engine
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -66,6 +67,12 @@ func TestBuildSpec(t *testing.T) {
 			if m := mountAt(s, "/sys"); slices.Contains(m.Options, "ro") {
 				t.Errorf("privileged /sys still ro")
 			}
+			if d := s.Linux.Resources.Devices; len(d) != 1 || !d[0].Allow || d[0].Type != "" || d[0].Access != "rwm" {
+				t.Errorf("privileged device rules %+v, want allow-all", d)
+			}
+			if len(s.Linux.Devices) == 0 {
+				t.Errorf("privileged: no host devices in the spec")
+			}
 		}},
 		{name: "read-only tmpfs shm", hc: container.HostConfig{ReadonlyRootfs: true, ShmSize: 1 << 20, Tmpfs: map[string]string{"/run": "size=1m,exec"}}, check: func(t *testing.T, s *specs.Spec) {
 			if !s.Root.Readonly {
@@ -117,6 +124,14 @@ func TestBuildSpec(t *testing.T) {
 			r := s.Linux.Resources
 			if r.Memory == nil || *r.Memory.Limit != 64<<20 || r.CPU == nil || *r.CPU.Quota != 150000 || *r.CPU.Period != 100000 || *r.CPU.Shares != 512 || *r.Pids.Limit != 50 {
 				t.Errorf("resources %+v", r)
+			}
+			if !reflect.DeepEqual(r.Devices, testDeviceRules()) {
+				t.Errorf("device rules %+v, want the default spec's", r.Devices)
+			}
+		}},
+		{name: "default device rules", check: func(t *testing.T, s *specs.Spec) {
+			if s.Linux.Resources == nil || !reflect.DeepEqual(s.Linux.Resources.Devices, testDeviceRules()) {
+				t.Errorf("resources %+v, want the default spec's device rules", s.Linux.Resources)
 			}
 		}},
 		{name: "cap add drop", hc: container.HostConfig{CapAdd: []string{"SYS_ADMIN"}, CapDrop: []string{"CAP_KILL"}}, check: func(t *testing.T, s *specs.Spec) {
