@@ -11,6 +11,7 @@ import (
 	goruntime "runtime"
 	"strings"
 
+	"github.com/berthdesktop/berth/guestagent/api"
 	"github.com/berthdesktop/berth/guestagent/image"
 	"github.com/berthdesktop/berth/guestagent/logs"
 	"github.com/moby/moby/api/types/container"
@@ -50,6 +51,11 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *containe
 	img, err := e.cfg.Images.Resolve(cfg.Image)
 	if err != nil {
 		return resp, err
+	}
+	if want, ok := api.RequestedPlatform(ctx); ok {
+		if err := checkPlatform(cfg.Image, img, want, binfmtDir); err != nil {
+			return resp, err
+		}
 	}
 	mergeImageConfig(&cfg, img)
 	path, args := entrypointAndArgs(cfg.Entrypoint, cfg.Cmd)
