@@ -247,7 +247,19 @@ func runEngine(args []string) error {
 		Logger:        log,
 	})
 	var listeners []net.Listener
+	var sockets []*ownSocket
+	// releaseSockets unlinks the socket files while their listeners still
+	// accept, so that no newer engine can have bound the paths yet.
+	releaseSockets := func() {
+		for _, so := range sockets {
+			if err := so.remove(); err != nil {
+				log.Warn("remove API socket", "err", err)
+			}
+		}
+		sockets = nil
+	}
 	closeListeners := func() {
+		releaseSockets()
 		for _, l := range listeners {
 			l.Close()
 		}
@@ -259,6 +271,14 @@ func runEngine(args []string) error {
 			return err
 		}
 		listeners = append(listeners, l)
+		if ul, ok := l.(*net.UnixListener); ok {
+			so, err := own(ul)
+			if err != nil {
+				closeListeners()
+				return err
+			}
+			sockets = append(sockets, so)
+		}
 	}
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
@@ -293,22 +313,76 @@ func runEngine(args []string) error {
 	case err := <-serveErr:
 		log.Error("API server failed", "err", err)
 	}
-	// Containers first (each with its stop signal and timeout, in
-	// parallel), so that attached clients see them exit; then the API.
-	eng.Shutdown(ctx)
-	sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
+	// The API stops accepting at once (requests and attach sessions in
+	// flight go on, so that attached clients see their containers exit);
+	// then the containers stop (each with its stop signal and timeout, in
+	// parallel); the API gets a grace after that to finish what is left.
+	releaseSockets()
+	sctx, scancel := context.WithCancel(ctx)
 	defer scancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- srv.Shutdown(sctx) }()
+	eng.Shutdown(ctx)
+	grace := time.AfterFunc(5*time.Second, scancel)
+	if err := <-srvDone; err != nil {
 		log.Warn("API server shutdown", "err", err)
 	}
+	grace.Stop()
 	closeListeners()
 	wg.Wait()
-	for _, h := range s.hosts {
-		if p, ok := strings.CutPrefix(h, "unix://"); ok {
-			os.Remove(p)
-		}
-	}
 	log.Info("engine stopped")
+	return nil
+}
+
+// ownSocket is a unix socket file this engine bound. It is removed only
+// while the path still names that file, and before the listener stops
+// accepting: a newer engine binds the path only once nothing answers
+// there (see api.Listen), so its socket is never the one removed.
+type ownSocket struct {
+	path string
+	file os.FileInfo
+}
+
+// own takes the removal of l's socket file from the listener (whose Close
+// would unlink the path, whoever's socket it names by then) and records
+// the file it bound.
+func own(l *net.UnixListener) (*ownSocket, error) {
+	path := l.Addr().String()
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return nil, fmt.Errorf("check API socket %s: %w", path, err)
+	}
+	l.SetUnlinkOnClose(false)
+	return &ownSocket{path: path, file: fi}, nil
+}
+
+// sameSocket reports whether a and b are the same file: device and inode,
+// and the change time, as an inode number freed by an unlink may be reused.
+func sameSocket(a, b os.FileInfo) bool {
+	if !os.SameFile(a, b) {
+		return false
+	}
+	sa, okA := a.Sys().(*syscall.Stat_t)
+	sb, okB := b.Sys().(*syscall.Stat_t)
+	return okA && okB && sa.Ctim == sb.Ctim
+}
+
+// remove deletes the socket file if it is still the one bound here. Call
+// it while the listener still accepts.
+func (o *ownSocket) remove() error {
+	fi, err := os.Lstat(o.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("check API socket %s: %w", o.path, err)
+	}
+	if !sameSocket(fi, o.file) {
+		return nil // not ours any more
+	}
+	if err := os.Remove(o.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove API socket %s: %w", o.path, err)
+	}
 	return nil
 }
 
