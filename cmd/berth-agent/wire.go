@@ -16,6 +16,12 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
+// The image store serves docker save and docker image prune.
+var (
+	_ api.ImageSaver  = (*image.Store)(nil)
+	_ api.ImagePruner = (*image.Store)(nil)
+)
+
 // wiring holds the parts the engine is built from.
 type wiring struct {
 	images       ctrengine.Images

@@ -128,13 +128,13 @@ func (s *Server) buildRoutes() []route {
 		newRoute(post, "/images/load", s.imageLoad),
 		newRoute(post, "/images/create", s.imageCreate),
 		newRoute(get, "/images/search", notImplemented("searching registries is not supported yet")),
-		newRoute(get, "/images/get", notImplemented("saving images (docker save) is not supported yet")),
-		newRoute(post, "/images/prune", notImplemented("pruning images is not supported yet")),
+		newRoute(get, "/images/get", s.imageSave),
+		newRoute(post, "/images/prune", s.imagePrune),
 		newRoute(get, "/images/{name...}/json", s.imageInspect),
 		newRoute(get, "/images/{name...}/history", s.imageHistory),
 		newRoute(post, "/images/{name...}/tag", s.imageTag),
 		newRoute(post, "/images/{name...}/push", notImplemented("pushing images to a registry is not supported yet")),
-		newRoute(get, "/images/{name...}/get", notImplemented("saving images (docker save) is not supported yet")),
+		newRoute(get, "/images/{name...}/get", s.imageSave),
 		newRoute(del, "/images/{name...}", s.imageDelete),
 
 		// Parts of the API that later work will serve. They answer 501
