@@ -16,10 +16,12 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// The image store serves docker save and docker image prune.
+// The image store serves docker save and docker image prune, the engine
+// docker commit.
 var (
 	_ api.ImageSaver  = (*image.Store)(nil)
 	_ api.ImagePruner = (*image.Store)(nil)
+	_ api.Committer   = (*ctrengine.Engine)(nil)
 )
 
 // wiring holds the parts the engine is built from.

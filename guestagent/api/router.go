@@ -116,6 +116,7 @@ func (s *Server) buildRoutes() []route {
 		newRoute(post, "/containers/{name}/unpause", s.containerUnpause),
 		newRoute(post, "/containers/{name}/resize", s.containerResize),
 		newRoute(post, "/containers/{name}/update", s.containerUpdate),
+		newRoute(post, "/commit", s.containerCommit),
 
 		// exec
 		newRoute(post, "/containers/{name}/exec", s.execCreate),
@@ -144,7 +145,6 @@ func (s *Server) buildRoutes() []route {
 		newRoute(post, "/build/prune", notImplemented("the build cache is not supported yet")),
 		newRoute(post, "/auth", notImplemented("registry login is not supported yet")),
 		newRoute(get, "/distribution/{name...}/json", notImplemented("registry access is not supported yet")),
-		newRoute(post, "/commit", notImplemented("committing containers is not supported yet")),
 		newRoute(get, "/system/df", notImplemented("disk usage reporting is not supported yet")),
 		newRoute(get, "/containers/{name}/stats", notImplemented("container statistics are not supported yet")),
 		newRoute(get, "/containers/{name}/changes", notImplemented("container filesystem changes are not supported yet")),
