@@ -71,6 +71,9 @@ func wire(dataRoot, execRoot string, log *slog.Logger) (*wiring, error) {
 		}
 		return len(list)
 	}
-	w.setUsage = func(e *ctrengine.Engine) { store.SetContainerUsage(e.ImageUsage) }
+	w.setUsage = func(e *ctrengine.Engine) {
+		store.SetContainerUsage(e.ImageUsage)
+		store.SetEventSink(e.PublishImageEvent)
+	}
 	return w, nil
 }

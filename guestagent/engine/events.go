@@ -134,7 +134,7 @@ func matchEvent(m events.Message, f api.Filters) bool {
 			case "container":
 				ok = m.Type == events.ContainerEventType && (m.Actor.ID == v || strings.HasPrefix(m.Actor.ID, v) || m.Actor.Attributes["name"] == v)
 			case "image":
-				ok = m.Actor.Attributes["image"] == v || (m.Type == events.ImageEventType && m.Actor.ID == v)
+				ok = m.Actor.Attributes["image"] == v || (m.Type == events.ImageEventType && (m.Actor.ID == v || m.Actor.Attributes["name"] == v))
 			case "label":
 				k, val, hasVal := strings.Cut(v, "=")
 				got, present := m.Actor.Attributes[k]
@@ -197,4 +197,11 @@ func (e *Engine) emitRaw(id string, action events.Action, attrs, extra map[strin
 // SubscribeEvents implements api.SystemBackend.
 func (e *Engine) SubscribeEvents(ctx context.Context, since, until time.Time, filters api.Filters) ([]events.Message, <-chan events.Message, func()) {
 	return e.events.subscribe(ctx, since, until, filters)
+}
+
+// PublishImageEvent records an event of the image store (given to
+// image.Store.SetEventSink). The store calls it with its lock held: it
+// only takes the event log's lock and never calls back into the store.
+func (e *Engine) PublishImageEvent(m events.Message) {
+	e.events.publish(m)
 }
