@@ -134,3 +134,29 @@ func TestCreatePlatform(t *testing.T) {
 		}
 	}
 }
+
+// FuzzPlatform: any os/arch/variant a client sends normalizes to a fixed
+// point and matches itself.
+func FuzzPlatform(f *testing.F) {
+	for _, s := range []string{"linux/amd64", "linux/arm/v6", "linux/aarch64/v8", "linux/armhf", "linux", "linux/arm/7", "Linux/X86_64"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		parts := strings.SplitN(s, "/", 3)
+		p := ocispec.Platform{OS: parts[0]}
+		if len(parts) > 1 {
+			p.Architecture = parts[1]
+		}
+		if len(parts) > 2 {
+			p.Variant = parts[2]
+		}
+		n := normalizePlatform(p)
+		if again := normalizePlatform(n); again.OS != n.OS || again.Architecture != n.Architecture || again.Variant != n.Variant {
+			t.Fatalf("normalize(%+v) = %+v, then %+v", p, n, again)
+		}
+		if !platformMatches(p, p) {
+			t.Fatalf("%q does not match itself", s)
+		}
+		_ = formatPlatform(n)
+	})
+}
