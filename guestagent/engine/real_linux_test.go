@@ -155,6 +155,7 @@ func TestRealRun(t *testing.T) {
 		{name: "ulimit", cfg: container.Config{Cmd: []string{"sh", "-c", "ulimit -n"}}, hc: &container.HostConfig{Resources: container.Resources{Ulimits: []*container.Ulimit{{Name: "nofile", Soft: 123, Hard: 456}}}}, wantOut: "123\n"},
 		{name: "caps", cfg: container.Config{Cmd: []string{"grep", "CapEff", "/proc/self/status"}}, wantOut: "00000000a80425fb"},
 		{name: "cap drop", cfg: container.Config{Cmd: []string{"grep", "CapEff", "/proc/self/status"}}, hc: &container.HostConfig{CapDrop: []string{"ALL"}}, wantOut: "0000000000000000"},
+		{name: "cap-add widens seccomp", cfg: container.Config{Cmd: []string{"sh", "-c", "mkdir -p /m && mount -t tmpfs none /m && echo mounted"}}, hc: &container.HostConfig{CapAdd: []string{"SYS_ADMIN"}}, wantOut: "mounted\n"},
 		{name: "no-new-privileges", cfg: container.Config{Cmd: []string{"grep", "NoNewPrivs", "/proc/self/status"}}, hc: &container.HostConfig{SecurityOpt: []string{"no-new-privileges"}}, wantOut: "1"},
 		{name: "init", cfg: container.Config{Cmd: []string{"sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '"}}, hc: &container.HostConfig{Init: ptr(true)}, wantOut: "/sbin/docker-init -- sh"},
 	}
