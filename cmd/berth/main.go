@@ -1,9 +1,10 @@
 // Command berth is Berth's headless host CLI: start, stop and restart the
 // VM, show its status and logs, open a shell in it, show and change
 // settings, and reset, purge or uninstall. It drives the same service as the
-// desktop app (app/desktop). Until the VM lands, every command except
-// version says it is not available yet and exits non-zero; the engine can
-// meanwhile run natively on Linux (`make run`).
+// desktop app (app/desktop): `berth start` runs that service in a detached
+// process (`berth daemon`, not listed) that owns the VM and the forwarded
+// docker socket, and the other commands talk to it through its control
+// socket under $BERTH_HOME/run.
 package main
 
 import (
@@ -15,25 +16,26 @@ import (
 	"github.com/berthdesktop/berth/internal/version"
 )
 
-// errNotAvailable is returned by the commands that need the VM.
-var errNotAvailable = errors.New("not available yet: the Berth VM is not part of this build; on Linux, `make run` starts the engine natively")
+// errNotAvailable is returned by the commands not built yet.
+var errNotAvailable = errors.New("not available yet in this build")
 
 // commands lists every subcommand with its one-line help, in usage order.
 var commands = []struct {
 	name string
 	help string
+	run  func(args []string, stdout, stderr io.Writer) int
 }{
-	{"start", "boot the VM and forward the docker socket"},
-	{"stop", "shut the VM down"},
-	{"restart", "stop, then start"},
-	{"status", "show the VM's state and the engine's health"},
-	{"logs", "show the VM's and the agent's logs"},
-	{"shell", "open a shell inside the VM"},
-	{"settings", "show or change settings (CPUs, memory, disk, shares, proxies, daemon.json)"},
-	{"reset", "delete every container, image and volume; keep settings"},
-	{"purge", "delete all of Berth's data and settings"},
-	{"uninstall", "purge, then remove the docker context and socket links"},
-	{"version", "print the version"},
+	{"start", "boot the VM and forward the docker socket", cmdStart},
+	{"stop", "shut the VM down", cmdStop},
+	{"restart", "stop, then start", cmdRestart},
+	{"status", "show the VM's state and the engine's health (--json)", cmdStatus},
+	{"logs", "show the VM's console and the service's log", cmdLogs},
+	{"shell", "open a shell inside the VM", cmdShell},
+	{"settings", "show or change settings (CPUs, memory, disk, shares, proxies, daemon.json)", nil},
+	{"reset", "delete every container, image and volume; keep settings", nil},
+	{"purge", "delete all of Berth's data and settings", nil},
+	{"uninstall", "purge, then remove the docker context and socket links", nil},
+	{"version", "print the version", nil},
 }
 
 func main() {
@@ -55,11 +57,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "version", "--version":
 		fmt.Fprintln(stdout, version.String("berth"))
 		return 0
+	case "daemon":
+		return cmdDaemon(args[1:], stdout, stderr)
 	}
 	for _, c := range commands {
 		if c.name == name {
-			fmt.Fprintf(stderr, "berth %s: %v\n", name, errNotAvailable)
-			return 1
+			if c.run == nil {
+				fmt.Fprintf(stderr, "berth %s: %v\n", name, errNotAvailable)
+				return 1
+			}
+			return c.run(args[1:], stdout, stderr)
 		}
 	}
 	fmt.Fprintf(stderr, "berth: unknown command %q\n", name)
@@ -72,4 +79,5 @@ func usage(w io.Writer) {
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.help)
 	}
+	fmt.Fprint(w, "\nEnvironment: BERTH_HOME (state folder, default ~/.berth), BERTH_VM_DIR (VM image folder)\n")
 }

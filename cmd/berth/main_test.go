@@ -7,6 +7,7 @@ import (
 )
 
 func TestRun(t *testing.T) {
+	t.Setenv("BERTH_HOME", t.TempDir())
 	tests := []struct {
 		args       []string
 		wantCode   int
@@ -17,17 +18,16 @@ func TestRun(t *testing.T) {
 		{args: []string{"version"}, wantCode: 0, wantStdout: "berth "},
 		{args: []string{"help"}, wantCode: 0, wantStdout: "uninstall"},
 		{args: []string{"frobnicate"}, wantCode: 2, wantStderr: `unknown command "frobnicate"`},
-	}
-	for _, c := range commands {
-		if c.name == "version" {
-			continue
-		}
-		tests = append(tests, struct {
-			args       []string
-			wantCode   int
-			wantStdout string
-			wantStderr string
-		}{args: []string{c.name}, wantCode: 1, wantStderr: "berth " + c.name + ": not available yet"})
+		{args: []string{"status", "--bogus"}, wantCode: 2},
+		{args: []string{"stop", "extra"}, wantCode: 2, wantStderr: "usage: berth stop"},
+		{args: []string{"shell"}, wantCode: 1, wantStderr: "not available yet"},
+		{args: []string{"settings"}, wantCode: 1, wantStderr: "not available yet"},
+		{args: []string{"reset"}, wantCode: 1, wantStderr: "not available yet"},
+		{args: []string{"purge"}, wantCode: 1, wantStderr: "not available yet"},
+		{args: []string{"uninstall"}, wantCode: 1, wantStderr: "not available yet"},
+		{args: []string{"logs"}, wantCode: 1, wantStderr: "no logs"},
+		{args: []string{"stop"}, wantCode: 0, wantStdout: "not running"},
+		{args: []string{"status", "--json"}, wantCode: 0, wantStdout: `"state": "stopped"`},
 	}
 	for _, tt := range tests {
 		var stdout, stderr bytes.Buffer

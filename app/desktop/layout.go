@@ -1,0 +1,171 @@
+// Package desktop owns the one service that Berth's GUI and CLI drive: the
+// life cycle of the VM (stopped, starting with progress messages, running,
+// stopping, error with the reason and what to do next) over a machine.VM,
+// the docker socket and published ports forwarded to it, the guest clock
+// kept in step, and the docker context "berth"; the layout of $BERTH_HOME
+// where all of that keeps its state; and the control socket through which a
+// CLI invocation talks to the long-lived process that owns the VM.
+package desktop
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/berthdesktop/berth/app/machine"
+)
+
+// Layout names every file Berth keeps under its home folder.
+type Layout struct {
+	// Home is $BERTH_HOME, or ~/.berth.
+	Home string
+}
+
+// HomeDir is $BERTH_HOME, or ~/.berth when it is not set.
+func HomeDir() (string, error) {
+	if h := os.Getenv("BERTH_HOME"); h != "" {
+		return filepath.Abs(h)
+	}
+	u, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("berth home folder: %w", err)
+	}
+	return filepath.Join(u, ".berth"), nil
+}
+
+// DefaultLayout is the layout under HomeDir.
+func DefaultLayout() (Layout, error) {
+	h, err := HomeDir()
+	if err != nil {
+		return Layout{}, err
+	}
+	return Layout{Home: h}, nil
+}
+
+// StateDir holds the hypervisor's runtime files (machine.Config.StateDir).
+func (l Layout) StateDir() string { return filepath.Join(l.Home, "vm") }
+
+// DiskPath is the VM's raw data disk.
+func (l Layout) DiskPath() string { return filepath.Join(l.Home, "vm", "data.img") }
+
+// ConsoleLog receives the VM's serial console.
+func (l Layout) ConsoleLog() string { return filepath.Join(l.Home, "vm", "console.log") }
+
+// RunDir holds the sockets and pid file of the running service.
+func (l Layout) RunDir() string { return filepath.Join(l.Home, "run") }
+
+// DockerSocket is the forwarded docker socket.
+func (l Layout) DockerSocket() string { return filepath.Join(l.Home, "run", "docker.sock") }
+
+// ControlSocket is the socket of the service process (see Control).
+func (l Layout) ControlSocket() string { return filepath.Join(l.Home, "run", "berth.sock") }
+
+// PIDFile holds the service process's pid while it runs.
+func (l Layout) PIDFile() string { return filepath.Join(l.Home, "run", "berth.pid") }
+
+// DaemonLog is the service process's log.
+func (l Layout) DaemonLog() string { return filepath.Join(l.Home, "berth.log") }
+
+// LastError records why the service process last ended in error, for a
+// status read after it is gone.
+func (l Layout) LastError() string { return filepath.Join(l.Home, "run", "last-error.json") }
+
+// Settings are the user-visible VM resources.
+type Settings struct {
+	CPUs      int
+	MemoryMiB int
+	DiskBytes int64
+	// Shares are host folders shared into the VM at the same path.
+	Shares []string
+	// VMDir holds the VM image (vmlinuz, initrd.img) for the VM's arch.
+	VMDir string
+}
+
+// The default VM resources.
+const (
+	DefaultCPUs      = 2
+	DefaultMemoryMiB = 2048
+	DefaultDiskBytes = 64 << 30
+)
+
+// DefaultSettings are 2 CPUs, 2 GiB, a 64 GiB sparse disk and the user's
+// home folder shared at the same path; the VM image is found by FindVMDir.
+func DefaultSettings() (Settings, error) {
+	s := Settings{CPUs: DefaultCPUs, MemoryMiB: DefaultMemoryMiB, DiskBytes: DefaultDiskBytes}
+	if u, err := os.UserHomeDir(); err == nil {
+		s.Shares = []string{u}
+	}
+	dir, err := FindVMDir()
+	if err != nil {
+		return s, err
+	}
+	s.VMDir = dir
+	return s, nil
+}
+
+// ErrNoVMImage is returned when no VM image folder is found.
+var ErrNoVMImage = errors.New("no VM image found")
+
+// FindVMDir finds the VM image folder for the host's arch: $BERTH_VM_DIR,
+// else build/vm/<arch> beside the running binary's folder or its parent
+// (bin/berth in a source tree), else under the working folder.
+func FindVMDir() (string, error) {
+	if d := os.Getenv("BERTH_VM_DIR"); d != "" {
+		return checkVMDir(d)
+	}
+	var tried []string
+	var candidates []string
+	if exe, err := os.Executable(); err == nil {
+		if r, err := filepath.EvalSymlinks(exe); err == nil {
+			exe = r
+		}
+		dir := filepath.Dir(exe)
+		candidates = append(candidates,
+			filepath.Join(dir, "build", "vm", runtime.GOARCH),
+			filepath.Join(dir, "..", "build", "vm", runtime.GOARCH))
+	}
+	if wd, err := os.Getwd(); err == nil {
+		candidates = append(candidates, filepath.Join(wd, "build", "vm", runtime.GOARCH))
+	}
+	for _, c := range candidates {
+		if d, err := checkVMDir(c); err == nil {
+			return d, nil
+		}
+		tried = append(tried, filepath.Clean(c))
+	}
+	return "", fmt.Errorf("%w for %s (looked in %v): build it with `make vmimage`, or name its folder with --vm-dir or BERTH_VM_DIR", ErrNoVMImage, runtime.GOARCH, tried)
+}
+
+func checkVMDir(d string) (string, error) {
+	d, err := filepath.Abs(d)
+	if err != nil {
+		return "", fmt.Errorf("VM image folder: %w", err)
+	}
+	for _, f := range []string{"vmlinuz", "initrd.img"} {
+		if _, err := os.Stat(filepath.Join(d, f)); err != nil {
+			return "", fmt.Errorf("%w: %s", ErrNoVMImage, err)
+		}
+	}
+	return d, nil
+}
+
+// MachineConfig is the VM description for settings s under layout l.
+func MachineConfig(l Layout, s Settings) machine.Config {
+	cfg := machine.Config{
+		Name:           "berth",
+		CPUs:           s.CPUs,
+		MemoryMiB:      s.MemoryMiB,
+		Disk:           machine.Disk{Path: l.DiskPath(), SizeBytes: s.DiskBytes},
+		Kernel:         filepath.Join(s.VMDir, "vmlinuz"),
+		Initrd:         filepath.Join(s.VMDir, "initrd.img"),
+		ConsoleLogPath: l.ConsoleLog(),
+		StateDir:       l.StateDir(),
+		Arch:           machine.Arch(runtime.GOARCH),
+	}
+	for i, p := range s.Shares {
+		cfg.Shares = append(cfg.Shares, machine.Share{Tag: fmt.Sprintf("share%d", i), HostPath: p, GuestPath: p})
+	}
+	return cfg
+}

@@ -1,0 +1,385 @@
+package desktop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/berthdesktop/berth/app/dockercli"
+	"github.com/berthdesktop/berth/app/forward"
+	"github.com/berthdesktop/berth/app/hostlink"
+	"github.com/berthdesktop/berth/app/machine"
+)
+
+// State is the service's life-cycle state.
+type State string
+
+// The service moves Stopped -> Starting -> Running -> Stopping -> Stopped;
+// Error replaces Running or Starting when the VM or its engine fails, and
+// Start or Stop may be asked from Error.
+const (
+	StateStopped  State = "stopped"
+	StateStarting State = "starting"
+	StateRunning  State = "running"
+	StateStopping State = "stopping"
+	StateError    State = "error"
+)
+
+// Status is a snapshot of the service for display.
+type Status struct {
+	State State `json:"state"`
+	// Message is the last progress message while starting or stopping.
+	Message string `json:"message,omitempty"`
+	// Error is the reason of StateError, and Hint what the user can do.
+	Error string `json:"error,omitempty"`
+	Hint  string `json:"hint,omitempty"`
+	// Socket is the docker socket, once forwarded.
+	Socket string `json:"socket,omitempty"`
+	// Engine and Versions come from the guest's control API.
+	Engine   string            `json:"engine,omitempty"`
+	Versions hostlink.Versions `json:"versions"`
+	// Since is when the current state began.
+	Since time.Time `json:"since"`
+}
+
+// Options configure a Service.
+type Options struct {
+	// NewVM makes the VM to start (from machine.Hypervisor.New).
+	NewVM func() (machine.VM, error)
+	// DockerSocket is where the docker socket is served.
+	DockerSocket string
+	// DockerConfig is the docker CLI's configuration folder for the
+	// context "berth"; empty means dockercli.ConfigDir. SkipContext leaves
+	// the docker configuration alone.
+	DockerConfig string
+	SkipContext  bool
+	// StopTimeout bounds the graceful stop before the VM is forced off.
+	StopTimeout time.Duration
+	// Log receives the service's log; nil discards.
+	Log *slog.Logger
+}
+
+// Service runs the VM and everything forwarded to it. It is safe for
+// concurrent use; Start and Stop are serialised.
+type Service struct {
+	opts Options
+	log  *slog.Logger
+
+	op sync.Mutex // held by Start and Stop
+
+	mu      sync.Mutex
+	status  Status
+	vm      machine.VM
+	client  *hostlink.Client
+	sock    *forward.DockerSocket
+	ports   *forward.Ports
+	cancel  context.CancelFunc // ends the background loops
+	changed chan struct{}      // closed and replaced on every change
+}
+
+// NewService returns a stopped service.
+func NewService(opts Options) *Service {
+	if opts.StopTimeout == 0 {
+		opts.StopTimeout = 30 * time.Second
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{opts: opts, log: log, status: Status{State: StateStopped, Since: time.Now()}, changed: make(chan struct{})}
+}
+
+// Status returns the current snapshot.
+func (s *Service) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.status
+}
+
+// Changed returns a channel closed at the next change of Status.
+func (s *Service) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+// VM returns the VM of the last Start, or nil.
+func (s *Service) VM() machine.VM {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.vm
+}
+
+func (s *Service) update(f func(st *Status)) {
+	s.mu.Lock()
+	prev := s.status.State
+	f(&s.status)
+	if s.status.State != prev {
+		s.status.Since = time.Now()
+	}
+	close(s.changed)
+	s.changed = make(chan struct{})
+	st := s.status
+	s.mu.Unlock()
+	s.log.Info("status", "state", st.State, "message", st.Message, "error", st.Error)
+}
+
+func (s *Service) progress(msg string) {
+	s.update(func(st *Status) { st.Message = msg })
+}
+
+// ErrAlreadyRunning is returned by Start when the service is not stopped.
+var ErrAlreadyRunning = errors.New("berth is already running")
+
+// ErrNotRunning is returned by Stop when nothing runs.
+var ErrNotRunning = errors.New("berth is not running")
+
+// Start boots the VM, waits for its engine, forwards the docker socket and
+// published ports, keeps the guest clock, writes the docker context, and
+// returns once the docker socket answers GET /_ping through the forward.
+// On failure the state is Error with the reason, and what Start began is
+// undone.
+func (s *Service) Start(ctx context.Context) (err error) {
+	s.op.Lock()
+	defer s.op.Unlock()
+	switch st := s.Status().State; st {
+	case StateStopped, StateError:
+	default:
+		return fmt.Errorf("start: %w (%s)", ErrAlreadyRunning, st)
+	}
+	s.update(func(st *Status) {
+		*st = Status{State: StateStarting, Message: "starting the VM"}
+	})
+	defer func() {
+		if err != nil {
+			s.teardown(context.Background(), true)
+			s.update(func(st *Status) {
+				st.State, st.Error, st.Hint = StateError, err.Error(), hintFor(err)
+				st.Socket = ""
+			})
+		}
+	}()
+
+	vm, err := s.opts.NewVM()
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	s.mu.Lock()
+	s.vm = vm
+	s.mu.Unlock()
+	if err := vm.Start(ctx); err != nil {
+		return fmt.Errorf("start the VM: %w", err)
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	client := hostlink.NewClient(vm)
+	s.mu.Lock()
+	s.client, s.cancel = client, cancel
+	s.mu.Unlock()
+	go s.watch(vm)
+
+	s.progress("waiting for the guest agent")
+	// WaitReady gives up when the VM ends: a crash while booting must not
+	// wait for ctx.
+	wctx, wcancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-vm.Done():
+			wcancel()
+		case <-wctx.Done():
+		}
+	}()
+	gst, err := client.WaitReady(wctx, func(st hostlink.Status) {
+		s.update(func(x *Status) {
+			x.Engine, x.Versions = st.Engine, st.Versions
+			x.Message = "guest agent up; engine " + st.Engine
+		})
+	})
+	wcancel()
+	if err != nil {
+		select {
+		case <-vm.Done():
+			if verr := vm.Err(); verr != nil {
+				return fmt.Errorf("the VM ended while booting: %w", verr)
+			}
+			return fmt.Errorf("the VM ended while booting")
+		default:
+		}
+		return fmt.Errorf("wait for the engine: %w", err)
+	}
+	s.update(func(x *Status) { x.Engine, x.Versions = gst.Engine, gst.Versions })
+
+	s.progress("forwarding the docker socket")
+	sock, err := forward.ListenDocker(s.opts.DockerSocket, vm, s.log)
+	if err != nil {
+		return fmt.Errorf("forward the docker socket: %w", err)
+	}
+	go sock.Serve()
+	ports := forward.NewPorts(vm, s.log)
+	s.mu.Lock()
+	s.sock, s.ports = sock, ports
+	s.mu.Unlock()
+	go ports.FollowGuest(bg, client)
+	go client.KeepTime(bg, 30*time.Second, s.log)
+
+	if !s.opts.SkipContext {
+		s.progress("writing the docker context " + dockercli.ContextName)
+		if err := dockercli.EnsureContext(s.opts.DockerConfig, dockercli.HostURL(sock.Path())); err != nil {
+			return fmt.Errorf("docker context: %w", err)
+		}
+	}
+
+	s.progress("waiting for docker to answer")
+	if err := pingDocker(ctx, sock.Path()); err != nil {
+		return err
+	}
+	s.update(func(x *Status) {
+		x.State, x.Message, x.Socket = StateRunning, "docker is ready", sock.Path()
+	})
+	return nil
+}
+
+// pingDocker asks GET /_ping on the docker socket until it answers OK.
+func pingDocker(ctx context.Context, path string) error {
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", path)
+	}}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr}
+	var last error
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		req, _ := http.NewRequestWithContext(pctx, http.MethodGet, "http://docker/_ping", nil)
+		resp, err := c.Do(req)
+		cancel()
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("status %s", resp.Status)
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("docker /_ping through %s: %w (last: %w)", path, ctx.Err(), last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// watch turns a VM that ends without being asked into StateError.
+func (s *Service) watch(vm machine.VM) {
+	<-vm.Done()
+	s.mu.Lock()
+	current := s.vm == vm
+	st := s.status.State
+	s.mu.Unlock()
+	if !current || st == StateStopping || st == StateStopped {
+		return
+	}
+	err := vm.Err()
+	if err == nil {
+		err = errors.New("the VM powered off on its own")
+	}
+	s.log.Error("vm ended", "err", err)
+	if st == StateStarting {
+		return // Start reports it
+	}
+	s.teardown(context.Background(), false)
+	s.update(func(x *Status) {
+		x.State, x.Error, x.Hint, x.Socket = StateError, err.Error(), hintFor(err), ""
+		x.Message = ""
+	})
+}
+
+// Stop shuts the guest down (control API, then the ACPI power button),
+// forces the VM off after StopTimeout, and closes the forwards.
+func (s *Service) Stop(ctx context.Context) error {
+	s.op.Lock()
+	defer s.op.Unlock()
+	switch s.Status().State {
+	case StateStopped:
+		return fmt.Errorf("stop: %w", ErrNotRunning)
+	case StateError:
+		s.teardown(ctx, true)
+		s.update(func(x *Status) { *x = Status{State: StateStopped} })
+		return nil
+	}
+	s.update(func(x *Status) { x.State, x.Message = StateStopping, "shutting the VM down" })
+	err := s.teardown(ctx, true)
+	s.update(func(x *Status) { *x = Status{State: StateStopped} })
+	return err
+}
+
+// teardown closes the forwards and, when stopVM, stops the VM.
+func (s *Service) teardown(ctx context.Context, stopVM bool) error {
+	s.mu.Lock()
+	vm, client, sock, ports, cancel := s.vm, s.client, s.sock, s.ports, s.cancel
+	s.sock, s.ports, s.cancel, s.client = nil, nil, nil, nil
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	if sock != nil {
+		sock.Close()
+	}
+	if ports != nil {
+		ports.Close()
+	}
+	var err error
+	if stopVM && vm != nil {
+		select {
+		case <-vm.Done():
+		default:
+			tctx, tcancel := context.WithTimeout(ctx, s.opts.StopTimeout)
+			if client != nil {
+				// The agent's orderly shutdown stops the engine first; the
+				// power button is the fallback inside vm.Stop.
+				sctx, scancel := context.WithTimeout(tctx, 5*time.Second)
+				serr := client.Shutdown(sctx)
+				scancel()
+				if serr != nil {
+					s.log.Warn("guest shutdown request failed", "err", serr)
+				} else {
+					select {
+					case <-vm.Done():
+					case <-tctx.Done():
+					}
+				}
+			}
+			if verr := vm.Stop(tctx); verr != nil && !errors.Is(verr, machine.ErrNotRunning) {
+				err = fmt.Errorf("stop the VM: %w", verr)
+			}
+			tcancel()
+		}
+	}
+	if client != nil {
+		client.Close()
+	}
+	return err
+}
+
+// hintFor says what the user can do about err.
+func hintFor(err error) string {
+	switch {
+	case errors.Is(err, machine.ErrNotAvailable):
+		return "install QEMU (apt-get install qemu-system-x86 qemu-utils) and run `berth start` again"
+	case errors.Is(err, machine.ErrCrashed):
+		return "see `berth logs` for the VM console, then run `berth start` again"
+	case errors.Is(err, machine.ErrAlreadyRunning), errors.Is(err, forward.ErrInUse):
+		return "another Berth uses this home folder: run `berth stop`, or set BERTH_HOME to another folder"
+	case errors.Is(err, hostlink.ErrEngineFailed):
+		return "the engine in the VM failed: see `berth logs`, then `berth restart`"
+	case errors.Is(err, machine.ErrInvalidConfig):
+		return "check the settings (CPUs, memory, disk, shares)"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "the VM did not become ready in time: see `berth logs`, then `berth restart`"
+	}
+	return "see `berth logs`, then run `berth start` again"
+}
