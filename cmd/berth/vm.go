@@ -86,6 +86,8 @@ func start(l desktop.Layout, vmDir string, stdout, stderr io.Writer) int {
 	}
 	desktop.ClearLastError(l)
 	os.Remove(l.PIDFile())
+	// No service process runs here: a VM still running is an orphan.
+	stopOrphanVM(ctx, l, stdout, stderr)
 	exe, err := os.Executable()
 	if err != nil {
 		fmt.Fprintf(stderr, "berth start: %v\n", err)
@@ -165,6 +167,9 @@ func stop(l desktop.Layout, stdout, stderr io.Writer) int {
 	pid, alive := desktop.DaemonPID(l)
 	if !alive {
 		os.Remove(l.PIDFile())
+		if stopOrphanVM(ctx, l, stdout, stderr) {
+			return 0
+		}
 		fmt.Fprintln(stdout, "berth is not running")
 		return 0
 	}
@@ -178,6 +183,7 @@ func stop(l desktop.Layout, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stdout, "Stopping Berth")
 	for {
 		if _, alive := desktop.DaemonPID(l); !alive {
+			stopOrphanVM(ctx, l, stdout, stderr)
 			fmt.Fprintln(stdout, "Berth stopped")
 			return 0
 		}
@@ -189,6 +195,28 @@ func stop(l desktop.Layout, stdout, stderr io.Writer) int {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// stopOrphanVM ends a QEMU left running by a service process that died
+// (killed, or crashed): SIGTERM, which QEMU takes as a quit, then SIGKILL.
+// It reports whether there was one.
+func stopOrphanVM(ctx context.Context, l desktop.Layout, stdout, stderr io.Writer) bool {
+	pid, err := qemu.RunningPID(l.StateDir())
+	if err != nil || pid == 0 {
+		return false
+	}
+	fmt.Fprintf(stdout, "The VM (QEMU pid %d) outlived its service process; ending it\n", pid)
+	terminate(pid)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if p, _ := qemu.RunningPID(l.StateDir()); p == 0 {
+			return true
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	fmt.Fprintf(stderr, "berth stop: QEMU pid %d did not quit; killing it\n", pid)
+	kill(pid)
+	return true
 }
 
 func cmdRestart(args []string, stdout, stderr io.Writer) int {
