@@ -1,9 +1,12 @@
 # Berth — build, test, run and benchmark.
 #
-#   make run     build, then start the engine natively on this Linux host (root)
+#   make run     build (and the VM image when missing), then `berth start`: boot the VM
+#                (2 CPUs, 2 GiB, 64 GiB sparse disk, your home folder shared) and forward
+#                the docker socket
+#   make stop    `berth stop`: shut the VM down
+#   make run-native / stop-native   the engine natively on this Linux host (root), no VM
 #   make test    everything CI runs: deps, build, gofmt, vet (linux + windows), tests, fuzz smoke
 #   make bench   Berth's engine against Debian's dockerd with the same docker CLI
-#   make stop    stop the engine that `make run` started
 #
 # Works from a clean clone on Debian/Ubuntu as root, or through sudo otherwise.
 
@@ -25,7 +28,10 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # Debian packages the build, the tests and the benchmark need.
 DEB_PACKAGES := busybox-static docker.io iproute2 procps curl git ca-certificates util-linux
 
-# Where `make run` keeps the engine's data, socket and log.
+# The host's architecture, naming the VM image folder build/vm/<arch>.
+HOST_ARCH := $(shell $(GO) env GOARCH 2>/dev/null || echo amd64)
+
+# Where `make run` and `make run-native` keep their data, sockets and logs.
 BERTH_HOME  ?= $(HOME)/.berth
 RUN_DIR     := $(BERTH_HOME)/run
 ENGINE_SOCK := $(RUN_DIR)/docker.sock
@@ -37,7 +43,7 @@ FUZZTIME ?= 3s
 # Timeout of the whole `go test ./...`.
 TEST_TIMEOUT ?= 20m
 
-.PHONY: deps build test fmt-check vet vet-windows unit fuzz-smoke run stop bench clean
+.PHONY: deps build test fmt-check vet vet-windows unit fuzz-smoke run stop run-native stop-native bench clean
 
 deps:
 	@missing=""; \
@@ -93,11 +99,21 @@ test: deps build fmt-check vet vet-windows unit fuzz-smoke
 	@echo "make test: all passed"
 
 run: build
+	@if [ ! -f build/vm/$(HOST_ARCH)/vmlinuz ] || [ ! -f build/vm/$(HOST_ARCH)/initrd.img ]; then \
+		echo "no VM image in build/vm/$(HOST_ARCH): building it (make vmimage)"; \
+		$(MAKE) vmimage VMIMAGE_ARCHES=$(HOST_ARCH); \
+	fi
+	$(SUDO) env BERTH_HOME=$(BERTH_HOME) BERTH_VM_DIR=$(CURDIR)/build/vm/$(HOST_ARCH) bin/berth start
+
+stop: build
+	$(SUDO) env BERTH_HOME=$(BERTH_HOME) bin/berth stop
+
+run-native: build
 	@mkdir -p $(BERTH_HOME)/engine $(RUN_DIR)
 	@if [ -f $(ENGINE_PID) ] && $(SUDO) kill -0 "$$(cat $(ENGINE_PID))" 2>/dev/null; then \
 		echo "engine already running (pid $$(cat $(ENGINE_PID)))"; \
 	else \
-		echo "Starting Berth's engine natively on this Linux host (the VM is not part of this build yet)"; \
+		echo "Starting Berth's engine natively on this Linux host (no VM)"; \
 		$(SUDO) sh -c 'nohup "$$1" engine --data-root "$$2" --exec-root "$$3" -H "unix://$$4" >"$$5" 2>&1 & echo $$! >"$$6"' \
 			sh $(CURDIR)/bin/berth-agent $(BERTH_HOME)/engine $(RUN_DIR)/exec $(ENGINE_SOCK) $(ENGINE_LOG) $(ENGINE_PID); \
 	fi
@@ -110,14 +126,14 @@ run: build
 	$(SUDO) curl -fsS --unix-socket $(ENGINE_SOCK) http://localhost/_ping >/dev/null || { echo "no answer on $(ENGINE_SOCK); log: $(ENGINE_LOG)"; exit 1; }
 	@echo
 	@echo "Berth's engine is running natively on this Linux host (pid $$(cat $(ENGINE_PID)))."
-	@echo "Until the VM lands, containers run directly on this machine, as root."
+	@echo "Containers run directly on this machine, as root."
 	@echo "Point the docker CLI at it with"
 	@echo "    export DOCKER_HOST=unix://$(ENGINE_SOCK)"
 	@echo "or"
 	@echo "    docker context create berth --docker host=unix://$(ENGINE_SOCK) && docker context use berth"
-	@echo "Log: $(ENGINE_LOG).  Stop it with: make stop"
+	@echo "Log: $(ENGINE_LOG).  Stop it with: make stop-native"
 
-stop:
+stop-native:
 	@if [ -f $(ENGINE_PID) ] && $(SUDO) kill -0 "$$(cat $(ENGINE_PID))" 2>/dev/null; then \
 		pid=$$(cat $(ENGINE_PID)); $(SUDO) kill -TERM $$pid; \
 		for i in $$(seq 1 100); do $(SUDO) kill -0 $$pid 2>/dev/null || break; sleep 0.1; done; \
