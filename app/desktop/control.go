@@ -71,6 +71,11 @@ func ListenControl(l Layout, svc *Service, log *slog.Logger) (*ControlServer, er
 	c := &ControlServer{svc: svc, layout: l, ln: ln, stopCh: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		rctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		if err := svc.Refresh(rctx); err != nil {
+			log.Warn("status: guest did not answer", "err", err)
+		}
+		cancel()
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(c.daemonStatus())
 	})

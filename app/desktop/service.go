@@ -117,16 +117,18 @@ func (s *Service) VM() machine.VM {
 
 func (s *Service) update(f func(st *Status)) {
 	s.mu.Lock()
-	prev := s.status.State
+	prev := s.status
 	f(&s.status)
-	if s.status.State != prev {
+	if s.status.State != prev.State {
 		s.status.Since = time.Now()
 	}
 	close(s.changed)
 	s.changed = make(chan struct{})
 	st := s.status
 	s.mu.Unlock()
-	s.log.Info("status", "state", st.State, "message", st.Message, "error", st.Error)
+	if st.State != prev.State || st.Message != prev.Message || st.Error != prev.Error {
+		s.log.Info("status", "state", st.State, "message", st.Message, "error", st.Error)
+	}
 }
 
 func (s *Service) progress(msg string) {
@@ -239,6 +241,27 @@ func (s *Service) Start(ctx context.Context) (err error) {
 	}
 	s.update(func(x *Status) {
 		x.State, x.Message, x.Socket = StateRunning, "docker is ready", sock.Path()
+	})
+	return nil
+}
+
+// Refresh asks the running guest for its status (engine health and
+// versions) and folds it into Status; it does nothing unless running.
+func (s *Service) Refresh(ctx context.Context) error {
+	s.mu.Lock()
+	client, running := s.client, s.status.State == StateRunning
+	s.mu.Unlock()
+	if !running || client == nil {
+		return nil
+	}
+	gst, err := client.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("guest status: %w", err)
+	}
+	s.update(func(x *Status) {
+		if x.State == StateRunning {
+			x.Engine, x.Versions = gst.Engine, gst.Versions
+		}
 	})
 	return nil
 }
