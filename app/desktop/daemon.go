@@ -48,11 +48,20 @@ func DaemonPID(l Layout) (pid int, alive bool) {
 	if err != nil {
 		return 0, false
 	}
-	pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
+	pid, err = parsePID(b)
+	if err != nil {
 		return 0, false
 	}
 	return pid, processAlive(pid)
+}
+
+// parsePID reads a pid file's content: a positive decimal and a newline.
+func parsePID(b []byte) (int, error) {
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("pid file: not a pid: %q", b)
+	}
+	return pid, nil
 }
 
 // Inspect reports the state of the service of layout l from a separate
