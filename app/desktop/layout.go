@@ -113,7 +113,7 @@ var ErrNoVMImage = errors.New("no VM image found")
 // (bin/berth in a source tree), else under the working folder.
 func FindVMDir() (string, error) {
 	if d := os.Getenv("BERTH_VM_DIR"); d != "" {
-		return checkVMDir(d)
+		return CheckVMDir(d)
 	}
 	var tried []string
 	var candidates []string
@@ -130,7 +130,7 @@ func FindVMDir() (string, error) {
 		candidates = append(candidates, filepath.Join(wd, "build", "vm", runtime.GOARCH))
 	}
 	for _, c := range candidates {
-		if d, err := checkVMDir(c); err == nil {
+		if d, err := CheckVMDir(c); err == nil {
 			return d, nil
 		}
 		tried = append(tried, filepath.Clean(c))
@@ -138,7 +138,9 @@ func FindVMDir() (string, error) {
 	return "", fmt.Errorf("%w for %s (looked in %v): build it with `make vmimage`, or name its folder with --vm-dir or BERTH_VM_DIR", ErrNoVMImage, runtime.GOARCH, tried)
 }
 
-func checkVMDir(d string) (string, error) {
+// CheckVMDir checks that d holds a VM image (vmlinuz, initrd.img) and
+// returns it absolute.
+func CheckVMDir(d string) (string, error) {
 	d, err := filepath.Abs(d)
 	if err != nil {
 		return "", fmt.Errorf("VM image folder: %w", err)

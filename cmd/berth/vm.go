@@ -72,13 +72,15 @@ func start(l desktop.Layout, vmDir string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
+	var err error
 	if vmDir == "" {
-		d, err := desktop.FindVMDir()
-		if err != nil {
-			fmt.Fprintf(stderr, "berth start: %v\n", err)
-			return 1
-		}
-		vmDir = d
+		vmDir, err = desktop.FindVMDir()
+	} else {
+		vmDir, err = desktop.CheckVMDir(vmDir)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "berth start: %v\n", err)
+		return 1
 	}
 	if err := os.MkdirAll(l.RunDir(), 0o700); err != nil {
 		fmt.Fprintf(stderr, "berth start: %v\n", err)
