@@ -342,3 +342,24 @@ func TestMachineConfig(t *testing.T) {
 		t.Fatalf("config %+v", cfg)
 	}
 }
+
+func TestServiceCrashWhileBooting(t *testing.T) {
+	vm := newFakeVM(t, hostlink.EngineStarting)
+	svc, _ := newTestService(t, vm)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	go func() {
+		// The guest agent answers "starting"; then QEMU dies.
+		for svc.Status().Engine != hostlink.EngineStarting {
+			<-svc.Changed()
+		}
+		vm.end(fmt.Errorf("berth: %w: qemu exit 1", machine.ErrCrashed))
+	}()
+	err := svc.Start(ctx)
+	if !errors.Is(err, machine.ErrCrashed) || ctx.Err() != nil {
+		t.Fatalf("Start: %v (ctx %v), want the crash", err, ctx.Err())
+	}
+	if st := svc.Status(); st.State != StateError || !strings.Contains(st.Error, "while booting") {
+		t.Fatalf("status %+v", st)
+	}
+}
