@@ -98,7 +98,7 @@ fuzz-smoke: build
 test: deps build fmt-check vet vet-windows unit fuzz-smoke
 	@echo "make test: all passed"
 
-run: build
+run: deps build
 	@if [ ! -f build/vm/$(HOST_ARCH)/vmlinuz ] || [ ! -f build/vm/$(HOST_ARCH)/initrd.img ]; then \
 		echo "no VM image in build/vm/$(HOST_ARCH): building it (make vmimage)"; \
 		$(MAKE) vmimage VMIMAGE_ARCHES=$(HOST_ARCH); \
@@ -108,7 +108,7 @@ run: build
 stop: build
 	$(SUDO) env BERTH_HOME=$(BERTH_HOME) bin/berth stop
 
-run-native: build
+run-native: deps build
 	@mkdir -p $(BERTH_HOME)/engine $(RUN_DIR)
 	@if [ -f $(ENGINE_PID) ] && $(SUDO) kill -0 "$$(cat $(ENGINE_PID))" 2>/dev/null; then \
 		echo "engine already running (pid $$(cat $(ENGINE_PID)))"; \
