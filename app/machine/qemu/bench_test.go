@@ -22,17 +22,8 @@ func bootAgent(b *testing.B, cfg machine.Config) (*VM, *hostlink.Client) {
 		b.Fatal(err)
 	}
 	c := hostlink.NewClient(vm)
-	for {
-		actx, acancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err := c.Status(actx)
-		acancel()
-		if err == nil {
-			return vm, c
-		}
-		if ctx.Err() != nil {
-			b.Fatalf("agent did not answer: %v", err)
-		}
-	}
+	waitAgent(b, ctx, vm, c, cfg.ConsoleLogPath)
+	return vm, c
 }
 
 // benchImage is the VM image for the benchmarks; they need root and QEMU.

@@ -314,24 +314,7 @@ func TestBootAgent(t *testing.T) {
 	defer vm.Stop(context.Background())
 	c := hostlink.NewClient(dialerFunc(vm.Dial))
 	defer c.Close()
-	var st hostlink.Status
-	for {
-		actx, acancel := context.WithTimeout(ctx, 10*time.Second)
-		st, err = c.Status(actx)
-		acancel()
-		if err == nil {
-			break
-		}
-		select {
-		case <-vm.Done():
-			b, _ := os.ReadFile(cfg.ConsoleLogPath)
-			t.Fatalf("vm ended before the agent answered: %v\n%s", vm.Err(), b)
-		case <-ctx.Done():
-			b, _ := os.ReadFile(cfg.ConsoleLogPath)
-			t.Fatalf("agent did not answer: %v\n%s", err, b)
-		default:
-		}
-	}
+	st := waitAgent(t, ctx, vm, c, cfg.ConsoleLogPath)
 	t.Logf("agent answered after %v (%s): %+v", time.Since(start), vm.Accelerator(), st)
 	if st.State != "running" {
 		t.Fatalf("status %+v", st)
@@ -343,6 +326,30 @@ func TestBootAgent(t *testing.T) {
 	}
 	if vm.State() != machine.StateStopped || vm.Err() != nil {
 		t.Fatalf("after Stop: %s, %v", vm.State(), vm.Err())
+	}
+}
+
+// waitAgent polls the guest's control API until it answers and returns its
+// status; the test fails, with the console log, when the VM ends or ctx runs
+// out first.
+func waitAgent(t testing.TB, ctx context.Context, vm *VM, c *hostlink.Client, consoleLog string) hostlink.Status {
+	t.Helper()
+	for {
+		actx, acancel := context.WithTimeout(ctx, 10*time.Second)
+		st, err := c.Status(actx)
+		acancel()
+		if err == nil {
+			return st
+		}
+		select {
+		case <-vm.Done():
+			b, _ := os.ReadFile(consoleLog)
+			t.Fatalf("vm ended before the agent answered: %v\n%s", vm.Err(), b)
+		case <-ctx.Done():
+			b, _ := os.ReadFile(consoleLog)
+			t.Fatalf("agent did not answer: %v\n%s", err, b)
+		default:
+		}
 	}
 }
 
@@ -435,22 +442,6 @@ func TestBootAgentARM64(t *testing.T) {
 	}()
 	c := hostlink.NewClient(vm)
 	defer c.Close()
-	for {
-		actx, acancel := context.WithTimeout(ctx, 10*time.Second)
-		st, err := c.Status(actx)
-		acancel()
-		if err == nil {
-			t.Logf("arm64 agent answered after %v: %+v", time.Since(start), st)
-			return
-		}
-		select {
-		case <-vm.Done():
-			b, _ := os.ReadFile(cfg.ConsoleLogPath)
-			t.Fatalf("vm ended before the agent answered: %v\n%s", vm.Err(), b)
-		case <-ctx.Done():
-			b, _ := os.ReadFile(cfg.ConsoleLogPath)
-			t.Fatalf("agent did not answer: %v\n%s", err, b)
-		default:
-		}
-	}
+	st := waitAgent(t, ctx, vm, c, cfg.ConsoleLogPath)
+	t.Logf("arm64 agent answered after %v: %+v", time.Since(start), st)
 }

@@ -96,17 +96,7 @@ func TestConformanceRealVM(t *testing.T) {
 			}
 			c := hostlink.NewClient(vm)
 			defer c.Close()
-			for {
-				actx, acancel := context.WithTimeout(ctx, 10*time.Second)
-				_, err := c.Status(actx)
-				acancel()
-				if err == nil {
-					return
-				}
-				if ctx.Err() != nil {
-					t.Fatalf("agent did not answer: %v", err)
-				}
-			}
+			waitAgent(t, ctx, vm, c, cfg.ConsoleLogPath)
 		}
 		stop := func() {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -97,17 +97,7 @@ func TestBootPublishedPorts(t *testing.T) {
 	defer vm.Stop(context.Background())
 	c := hostlink.NewClient(vm)
 	defer c.Close()
-	for {
-		actx, acancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err := c.Status(actx)
-		acancel()
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("agent did not answer: %v", err)
-		}
-	}
+	waitAgent(t, ctx, vm, c, cfg.ConsoleLogPath)
 
 	ports := forward.NewPorts(vm, nil)
 	defer ports.Close()
