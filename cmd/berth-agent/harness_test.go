@@ -73,6 +73,7 @@ func TestMain(m *testing.M) {
 			}
 			shared.cleanup()
 		}
+		stopRegistryEngine()
 		return code
 	}()
 	os.Exit(code)
@@ -193,7 +194,9 @@ type engine struct {
 	cliConfig string
 	// peer is set for Debian's dockerd (dockerd_test.go), which has no
 	// bridge network here: run and create get --network none.
-	peer    bool
+	peer bool
+	// args are extra engine flags (such as --config-file).
+	args    []string
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	waitErr error
@@ -201,8 +204,9 @@ type engine struct {
 
 // startEngine starts an engine whose state lives under root (kept across
 // restarts of the same root) and waits until /_ping answers.
-func startEngine(root string) (*engine, error) {
+func startEngine(root string, args ...string) (*engine, error) {
 	e := &engine{
+		args:      args,
 		root:      root,
 		dataRoot:  filepath.Join(root, "data"),
 		execRoot:  filepath.Join(root, "exec"),
@@ -230,8 +234,8 @@ func (e *engine) start() error {
 	if e.peer {
 		e.cmd = exec.Command("dockerd", e.dockerdArgs()...)
 	} else {
-		e.cmd = exec.Command(agentBin, "engine",
-			"--data-root", e.dataRoot, "--exec-root", e.execRoot, "-H", "unix://"+e.sock)
+		e.cmd = exec.Command(agentBin, append([]string{"engine",
+			"--data-root", e.dataRoot, "--exec-root", e.execRoot, "-H", "unix://" + e.sock}, e.args...)...)
 	}
 	e.cmd.Stdout = logf
 	e.cmd.Stderr = logf

@@ -36,6 +36,8 @@ type Config struct {
 	Containers ContainerBackend
 	Exec       ExecBackend
 	Images     ImageBackend
+	// Registry serves POST /auth and GET /distribution/{name}/json.
+	Registry RegistryBackend
 
 	// Logger receives request errors; nil means slog.Default().
 	Logger *slog.Logger
