@@ -5,7 +5,8 @@
 #                the docker socket
 #   make stop    `berth stop`: shut the VM down
 #   make run-native / stop-native   the engine natively on this Linux host (root), no VM
-#   make test    everything CI runs: deps, build, gofmt, vet (linux + windows), tests, fuzz smoke
+#   make test    everything CI runs: deps, build, the VM image, gofmt, vet (linux + windows),
+#                tests (with e2e/: the real VM under QEMU), fuzz smoke
 #   make bench   Berth's engine against Debian's dockerd with the same docker CLI
 #
 # Works from a clean clone on Debian/Ubuntu as root, or through sudo otherwise.
@@ -75,8 +76,9 @@ vet-windows:
 	GOOS=windows $(GO) build ./...
 	GOOS=windows $(GO) vet ./...
 
-# The integration tests in cmd/berth-agent use the bin/berth-agent just built.
-unit: build
+# The integration tests in cmd/berth-agent use the bin/berth-agent just built; the
+# QEMU tests and e2e/ boot the VM image that vmimage (re)builds from this tree.
+unit: build vmimage
 	$(SUDO) env "PATH=$$PATH" BERTH_AGENT=$(CURDIR)/bin/berth-agent $(GO) test -timeout $(TEST_TIMEOUT) ./...
 
 # Runs every fuzz target in the module for FUZZTIME.
@@ -95,7 +97,7 @@ fuzz-smoke: build
 		done; \
 	done
 
-test: deps build fmt-check vet vet-windows unit fuzz-smoke
+test: deps build vmimage fmt-check vet vet-windows unit fuzz-smoke
 	@echo "make test: all passed"
 
 run: deps build
