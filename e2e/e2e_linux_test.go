@@ -252,6 +252,27 @@ func TestVM(t *testing.T) {
 		}
 	})
 
+	t.Run("berth_shell", func(t *testing.T) {
+		// A login shell on a terminal in the guest, fed from a pipe.
+		cmd := exec.CommandContext(e.ctx, e.berth, "shell")
+		cmd.Env = e.environ
+		cmd.Stdin = strings.NewReader("[ -t 0 ] && echo on-a-tty; echo \"pid1=$(cat /proc/1/comm)\"; ls -d /var/lib/berth; exit 4\n")
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 4 {
+			t.Fatalf("berth shell: %v (want exit status 4)\n%s", err, out)
+		}
+		for _, want := range []string{"on-a-tty", "pid1=init", "/var/lib/berth"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("berth shell output lacks %q:\n%s", want, out)
+			}
+		}
+		// A command instead of the shell.
+		if out, err := e.run(e.berth, "shell", "cat", "/proc/sys/kernel/osrelease"); err != nil || !strings.Contains(out, "cloud") {
+			t.Fatalf("berth shell cat: %v\n%s", err, out)
+		}
+	})
+
 	t.Run("bind_mount_under_share", func(t *testing.T) {
 		dir := filepath.Join(e.home, "project")
 		if err := os.MkdirAll(dir, 0o755); err != nil {

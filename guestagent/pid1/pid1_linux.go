@@ -239,6 +239,7 @@ func (g *guest) startLink() <-chan struct{} {
 	mux.Handle(link.PortControl, g.control.ServeConn)
 	mux.Handle(link.PortDockerAPI, (&link.EngineProxy{Socket: EngineSock, Log: g.log}).ServeConn)
 	mux.Handle(link.PortTunnel, (&link.Tunnel{Log: g.log, NetworkReady: g.networkReady}).ServeConn)
+	mux.Handle(link.PortShell, (&link.Shell{Spawn: g.spawnShell, Log: g.log}).ServeConn)
 
 	var transports []link.Transport
 	if g.params.Link != "vsock" {
