@@ -318,6 +318,11 @@ func extractTar(root *os.Root, r io.Reader, opts api.ExtractOptions) error {
 		if err != nil {
 			return invalid("reading archive: %v", err)
 		}
+		if hdr.Typeflag == tar.TypeGNUSparse || hasSparseRecords(hdr) {
+			// A sparse entry's holes cost no input: a small archive could
+			// fill the disk.
+			return invalid("archive entry %q: sparse files are not supported", hdr.Name)
+		}
 		name, err := snapshot.CleanEntryPath(hdr.Name)
 		if err != nil {
 			return invalid("archive entry %q: %v", hdr.Name, err)
@@ -591,6 +596,15 @@ func filterChanges(all []container.FilesystemChange, mountDsts map[string]bool) 
 func isDirChange(ch container.FilesystemChange, all []container.FilesystemChange) bool {
 	for _, o := range all {
 		if strings.HasPrefix(o.Path, ch.Path+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func hasSparseRecords(hdr *tar.Header) bool {
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
 			return true
 		}
 	}

@@ -68,6 +68,7 @@ type Store struct {
 	// mountFn and unmountFn are mount(2) and umount(2) (fakes in tests).
 	mountFn   func(source, target, fstype string, flags uintptr, data string) error
 	unmountFn func(target string) error
+	isMounted func(dir string) (bool, error)
 }
 
 // Open loads the volumes under root (created if missing). A volume whose
@@ -80,7 +81,7 @@ func Open(root string, log *slog.Logger) (*Store, error) {
 	if err := os.MkdirAll(root, 0o701); err != nil {
 		return nil, fmt.Errorf("volume: create %s: %w", root, err)
 	}
-	s := &Store{root: root, log: log, vols: map[string]*vol{}, mountFn: sysMount, unmountFn: sysUnmount}
+	s := &Store{root: root, log: log, vols: map[string]*vol{}, mountFn: sysMount, unmountFn: sysUnmount, isMounted: isMountpoint}
 	ents, err := os.ReadDir(root)
 	if err != nil {
 		return nil, fmt.Errorf("volume: read %s: %w", root, err)
@@ -100,7 +101,7 @@ func Open(root string, log *slog.Logger) (*Store, error) {
 		}
 		v := &vol{m: m, refs: map[string]bool{}, users: map[string]bool{}}
 		if hasDevice(m.Options) {
-			if mounted, _ := isMountpoint(s.dataDir(m.Name)); mounted {
+			if mounted, _ := s.isMounted(s.dataDir(m.Name)); mounted {
 				if err := s.unmountFn(s.dataDir(m.Name)); err != nil {
 					log.Warn("unmounting stale volume mount", "volume", m.Name, "err", err)
 				}
@@ -240,7 +241,7 @@ func (s *Store) removeLocked(v *vol) error {
 		sort.Strings(ids)
 		return conflictError{fmt.Errorf("remove %s: volume is in use - [%s]", name, strings.Join(ids, ", "))}
 	}
-	if mounted, _ := isMountpoint(s.dataDir(name)); mounted {
+	if mounted, _ := s.isMounted(s.dataDir(name)); mounted {
 		if err := s.unmountFn(s.dataDir(name)); err != nil {
 			return fmt.Errorf("remove %s: unmount: %w", name, err)
 		}
@@ -300,7 +301,7 @@ func (s *Store) Mount(name, id string) (path string, populated bool, err error) 
 	}
 	dir := s.dataDir(name)
 	if len(v.users) == 0 && hasDevice(v.m.Options) {
-		if mounted, _ := isMountpoint(dir); !mounted {
+		if mounted, _ := s.isMounted(dir); !mounted {
 			flags, data := parseMountOptions(v.m.Options["o"])
 			if err := s.mountFn(v.m.Options["device"], dir, v.m.Options["type"], flags, data); err != nil {
 				return "", false, fmt.Errorf("error while mounting volume '%s': failed to mount local volume: mount %s:%s, flags: %#x, data: %s: %w", dir, v.m.Options["device"], dir, flags, data, err)
@@ -336,7 +337,7 @@ func (s *Store) Unmount(name, id string) error {
 	delete(v.users, id)
 	s.emit("unmount", name, map[string]string{"container": id})
 	if len(v.users) == 0 && hasDevice(v.m.Options) {
-		if mounted, _ := isMountpoint(s.dataDir(name)); mounted {
+		if mounted, _ := s.isMounted(s.dataDir(name)); mounted {
 			if err := s.unmountFn(s.dataDir(name)); err != nil {
 				return fmt.Errorf("unmount volume %s: %w", name, err)
 			}
