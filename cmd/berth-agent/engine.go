@@ -26,6 +26,8 @@ import (
 	"github.com/berthdesktop/berth/guestagent/api"
 	ctrengine "github.com/berthdesktop/berth/guestagent/engine"
 	"github.com/berthdesktop/berth/guestagent/logs"
+	"github.com/berthdesktop/berth/guestagent/volume"
+	"github.com/berthdesktop/berth/hostshare"
 	"github.com/berthdesktop/berth/internal/version"
 )
 
@@ -43,7 +45,10 @@ type engineFlags struct {
 	configFile string
 	debug      bool
 	logLevel   string
-	set        map[string]bool // flags given on the command line
+	// sharedPaths are the host folders bind sources must lie in
+	// (comma-separated; empty allows every path).
+	sharedPaths string
+	set         map[string]bool // flags given on the command line
 }
 
 type hostList struct{ v *[]string }
@@ -69,6 +74,7 @@ func parseEngineFlags(args []string, stderr io.Writer) (*engineFlags, error) {
 	fs.BoolVar(&f.debug, "debug", false, "debug logging")
 	fs.BoolVar(&f.debug, "D", false, "same as --debug")
 	fs.StringVar(&f.logLevel, "log-level", "", "log level: debug, info, warn, error, fatal")
+	fs.StringVar(&f.sharedPaths, "shared-paths", "", "comma-separated host folders bind mounts may use (empty: every path)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -200,6 +206,14 @@ func runEngine(args []string) error {
 		return err
 	}
 	defer w.close()
+	shares, err := hostshare.ParseList(fl.sharedPaths)
+	if err != nil {
+		return fmt.Errorf("--shared-paths: %w", err)
+	}
+	vols, err := volume.Open(filepath.Join(s.dataRoot, "volumes"), log)
+	if err != nil {
+		return err
+	}
 
 	cfg := ctrengine.Config{
 		Root:            s.dataRoot,
@@ -210,6 +224,8 @@ func runEngine(args []string) error {
 		Limits:          w.limits,
 		CountImages:     w.countImages,
 		ReleaseLeftover: w.release,
+		Volumes:         vols,
+		Shares:          shares,
 		Labels:          s.file.Labels,
 		Init:            s.file.Init,
 		Debug:           s.debug,
@@ -237,6 +253,7 @@ func runEngine(args []string) error {
 		return err
 	}
 	w.setUsage(eng)
+	vols.SetEventSink(eng.PublishVolumeEvent)
 
 	srv := api.New(api.Config{
 		EngineVersion: version.Version,
@@ -244,6 +261,8 @@ func runEngine(args []string) error {
 		Containers:    eng,
 		Exec:          eng,
 		Images:        w.imageBackend,
+		Volumes:       vols,
+		Archive:       eng,
 		Logger:        log,
 	})
 	var listeners []net.Listener

@@ -193,10 +193,12 @@ type engine struct {
 	cliConfig string
 	// peer is set for Debian's dockerd (dockerd_test.go), which has no
 	// bridge network here: run and create get --network none.
-	peer    bool
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	waitErr error
+	peer bool
+	// extraArgs are more `berth-agent engine` flags.
+	extraArgs []string
+	cmd       *exec.Cmd
+	exited    chan struct{}
+	waitErr   error
 }
 
 // startEngine starts an engine whose state lives under root (kept across
@@ -230,8 +232,8 @@ func (e *engine) start() error {
 	if e.peer {
 		e.cmd = exec.Command("dockerd", e.dockerdArgs()...)
 	} else {
-		e.cmd = exec.Command(agentBin, "engine",
-			"--data-root", e.dataRoot, "--exec-root", e.execRoot, "-H", "unix://"+e.sock)
+		e.cmd = exec.Command(agentBin, append([]string{"engine",
+			"--data-root", e.dataRoot, "--exec-root", e.execRoot, "-H", "unix://" + e.sock}, e.extraArgs...)...)
 	}
 	e.cmd.Stdout = logf
 	e.cmd.Stderr = logf

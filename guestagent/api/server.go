@@ -36,6 +36,10 @@ type Config struct {
 	Containers ContainerBackend
 	Exec       ExecBackend
 	Images     ImageBackend
+	// Volumes serves /volumes; Archive serves docker cp, export and diff;
+	// both feed GET /system/df with Containers and Images.
+	Volumes VolumeBackend
+	Archive ArchiveBackend
 
 	// Logger receives request errors; nil means slog.Default().
 	Logger *slog.Logger
