@@ -7,7 +7,8 @@
 #   make run-native / stop-native   the engine natively on this Linux host (root), no VM
 #   make test    everything CI runs: deps, build, the VM image, gofmt, vet (linux + windows),
 #                tests (with e2e/: the real VM under QEMU), fuzz smoke
-#   make bench   Berth's engine against Debian's dockerd with the same docker CLI
+#   make bench   Berth's engine against Debian's dockerd with the same docker CLI; the VM's
+#                boot time against the floor, idle memory, published-port throughput
 #
 # Works from a clean clone on Debian/Ubuntu as root, or through sudo otherwise.
 
@@ -31,6 +32,9 @@ DEB_PACKAGES := busybox-static docker.io docker-compose iproute2 procps curl git
 
 # The host's architecture, naming the VM image folder build/vm/<arch>.
 HOST_ARCH := $(shell $(GO) env GOARCH 2>/dev/null || echo amd64)
+
+# The boot benchmark of the host's architecture (vmimage: BenchmarkBootAmd64, ...Arm64).
+VM_BENCH_ARCH := $(if $(filter arm64,$(HOST_ARCH)),Arm64,Amd64)
 
 # Where `make run` and `make run-native` keep their data, sockets and logs.
 BERTH_HOME  ?= $(HOME)/.berth
@@ -145,9 +149,13 @@ stop-native:
 	fi
 	@rm -f $(ENGINE_PID)
 
-bench: deps build
+# The engine against dockerd; then the VM: boot to docker ready against the floor
+# (median of 5), idle memory, and published-port throughput against the channel.
+bench: deps build vmimage
 	$(SUDO) env "PATH=$$PATH" BERTH_AGENT=$(CURDIR)/bin/berth-agent \
 		$(GO) test -run '^$$' -bench '^BenchmarkVsDockerd$$' -benchtime 1x -timeout 30m -v ./cmd/berth-agent
+	$(SUDO) env "PATH=$$PATH" $(GO) test -count=1 -run '^$$' -bench '^BenchmarkBoot$(VM_BENCH_ARCH)$$' -benchtime 5x -timeout 30m ./vmimage/
+	$(SUDO) env "PATH=$$PATH" $(GO) test -count=1 -run '^$$' -bench '^BenchmarkVM$$' -benchtime 1x -timeout 30m ./e2e/
 
 clean:
 	rm -rf bin

@@ -34,7 +34,7 @@ const (
 // env is one Berth installation under test: the berth binary, its
 // BERTH_HOME, and a HOME whose folder the VM shares.
 type env struct {
-	t         *testing.T
+	t         testing.TB
 	ctx       context.Context
 	berth     string
 	dockerBin string
@@ -44,7 +44,7 @@ type env struct {
 }
 
 // repoRoot is the module's root folder.
-func repoRoot(t *testing.T) string {
+func repoRoot(t testing.TB) string {
 	dir, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +63,7 @@ func repoRoot(t *testing.T) string {
 
 // newEnv checks what the tests need (skipping with the reason when
 // something is missing) and builds berth.
-func newEnv(t *testing.T, ctx context.Context) *env {
+func newEnv(t testing.TB, ctx context.Context) *env {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: QEMU with the host's devices and virtiofsd for the shared folder")
 	}
@@ -132,7 +132,7 @@ func (e *env) run(bin string, args ...string) (string, error) {
 func (e *env) docker(args ...string) (string, error) { return e.run(e.dockerBin, args...) }
 
 // mustDocker runs the docker CLI and fails the test on an error.
-func (e *env) mustDocker(t *testing.T, args ...string) string {
+func (e *env) mustDocker(t testing.TB, args ...string) string {
 	t.Helper()
 	out, err := e.docker(args...)
 	if err != nil {
@@ -142,7 +142,7 @@ func (e *env) mustDocker(t *testing.T, args ...string) string {
 }
 
 // start runs `berth start` and fails with the logs when it fails.
-func (e *env) start(t *testing.T) {
+func (e *env) start(t testing.TB) {
 	t.Helper()
 	began := time.Now()
 	out, err := e.run(e.berth, "start")
@@ -153,14 +153,14 @@ func (e *env) start(t *testing.T) {
 	t.Logf("berth start: docker ready after %s", time.Since(began).Round(100*time.Millisecond))
 }
 
-func (e *env) stop(t *testing.T) {
+func (e *env) stop(t testing.TB) {
 	t.Helper()
 	if out, err := e.run(e.berth, "stop"); err != nil {
 		t.Fatalf("berth stop: %v\n%s", err, out)
 	}
 }
 
-func (e *env) status(t *testing.T) desktop.DaemonStatus {
+func (e *env) status(t testing.TB) desktop.DaemonStatus {
 	t.Helper()
 	out, _ := e.run(e.berth, "status", "--json")
 	var ds desktop.DaemonStatus
@@ -171,7 +171,7 @@ func (e *env) status(t *testing.T) desktop.DaemonStatus {
 }
 
 // loadImage loads the test image through the socket.
-func (e *env) loadImage(t *testing.T) {
+func (e *env) loadImage(t testing.TB) {
 	img, err := testimage.Build(testimage.Options{Tag: image, Files: map[string]string{"www/index.html": page}})
 	if err != nil {
 		t.Fatal(err)
@@ -189,7 +189,7 @@ func (e *env) loadImage(t *testing.T) {
 }
 
 // freePort is a TCP port free on the host's loopback now.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
