@@ -5,8 +5,10 @@
 #                the docker socket
 #   make stop    `berth stop`: shut the VM down
 #   make run-native / stop-native   the engine natively on this Linux host (root), no VM
-#   make test    everything CI runs: deps, build, gofmt, vet (linux + windows), tests, fuzz smoke
-#   make bench   Berth's engine against Debian's dockerd with the same docker CLI
+#   make test    everything CI runs: deps, build, the VM image, gofmt, vet (linux + windows),
+#                tests (with e2e/: the real VM under QEMU), fuzz smoke
+#   make bench   Berth's engine against Debian's dockerd with the same docker CLI; the VM's
+#                boot time against the floor, idle memory, published-port throughput
 #
 # Works from a clean clone on Debian/Ubuntu as root, or through sudo otherwise.
 
@@ -26,10 +28,13 @@ GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 # Debian packages the build, the tests and the benchmark need.
-DEB_PACKAGES := busybox-static docker.io iproute2 procps curl git ca-certificates util-linux docker-registry apache2-utils
+DEB_PACKAGES := busybox-static docker.io docker-compose iproute2 procps curl git ca-certificates util-linux docker-registry apache2-utils
 
 # The host's architecture, naming the VM image folder build/vm/<arch>.
 HOST_ARCH := $(shell $(GO) env GOARCH 2>/dev/null || echo amd64)
+
+# The boot benchmark of the host's architecture (vmimage: BenchmarkBootAmd64, ...Arm64).
+VM_BENCH_ARCH := $(if $(filter arm64,$(HOST_ARCH)),Arm64,Amd64)
 
 # Where `make run` and `make run-native` keep their data, sockets and logs.
 BERTH_HOME  ?= $(HOME)/.berth
@@ -75,8 +80,9 @@ vet-windows:
 	GOOS=windows $(GO) build ./...
 	GOOS=windows $(GO) vet ./...
 
-# The integration tests in cmd/berth-agent use the bin/berth-agent just built.
-unit: build
+# The integration tests in cmd/berth-agent use the bin/berth-agent just built; the
+# QEMU tests and e2e/ boot the VM image that vmimage (re)builds from this tree.
+unit: build vmimage
 	$(SUDO) env "PATH=$$PATH" BERTH_AGENT=$(CURDIR)/bin/berth-agent $(GO) test -timeout $(TEST_TIMEOUT) ./...
 
 # Runs every fuzz target in the module for FUZZTIME.
@@ -95,7 +101,7 @@ fuzz-smoke: build
 		done; \
 	done
 
-test: deps build fmt-check vet vet-windows unit fuzz-smoke
+test: deps build vmimage fmt-check vet vet-windows unit fuzz-smoke
 	@echo "make test: all passed"
 
 run: deps build
@@ -143,9 +149,13 @@ stop-native:
 	fi
 	@rm -f $(ENGINE_PID)
 
-bench: deps build
+# The engine against dockerd; then the VM: boot to docker ready against the floor
+# (median of 5), idle memory, and published-port throughput against the channel.
+bench: deps build vmimage
 	$(SUDO) env "PATH=$$PATH" BERTH_AGENT=$(CURDIR)/bin/berth-agent \
 		$(GO) test -run '^$$' -bench '^BenchmarkVsDockerd$$' -benchtime 1x -timeout 30m -v ./cmd/berth-agent
+	$(SUDO) env "PATH=$$PATH" $(GO) test -count=1 -run '^$$' -bench '^BenchmarkBoot$(VM_BENCH_ARCH)$$' -benchtime 5x -timeout 30m ./vmimage/
+	$(SUDO) env "PATH=$$PATH" $(GO) test -count=1 -run '^$$' -bench '^BenchmarkVM$$' -benchtime 1x -timeout 30m ./e2e/
 
 clean:
 	rm -rf bin

@@ -20,6 +20,8 @@ require (
 	golang.org/x/sys v0.49.0
 )
 
+require golang.org/x/term v0.47.0
+
 require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/docker/cli v29.7.2+incompatible // indirect

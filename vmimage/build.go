@@ -41,8 +41,14 @@ var (
 	}
 )
 
-// userPackages are the packages mke2fs and resize2fs come from.
-var userPackages = []string{"e2fsprogs", "libext2fs2", "libcom-err2", "libblkid1", "libuuid1", "libc6"}
+// userPackages are the packages mke2fs and resize2fs come from, and
+// busybox-static for `berth shell`.
+var userPackages = []string{"e2fsprogs", "libext2fs2", "libcom-err2", "libblkid1", "libuuid1", "libc6", "busybox-static"}
+
+// busyboxPath is the static busybox in the initrd; /bin/sh links to it. It
+// runs its applets without a link per applet (Debian builds it with
+// FEATURE_SH_STANDALONE), so the shell has ls, ps, mount, ... as they are.
+const busyboxPath = "bin/busybox"
 
 // userExecutables are copied with their libraries.
 var userExecutables = []string{"sbin/mke2fs", "sbin/resize2fs"}
@@ -163,7 +169,7 @@ func Build(ctx context.Context, cfg Config) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	files = append(files, "etc/mke2fs.conf")
+	files = append(files, "etc/mke2fs.conf", busyboxPath)
 	for _, f := range files {
 		if err := addHostFile(a, root, f); err != nil {
 			return nil, err
@@ -180,6 +186,7 @@ func Build(ctx context.Context, cfg Config) (*Manifest, error) {
 	entries := []Entry{
 		{Path: "berth-agent", Mode: modeFile | 0o755, Source: agent},
 		{Path: "init", Mode: modeFile | 0o755, Data: []byte("#!/berth-agent init\n")},
+		{Path: "bin/sh", Mode: modeSymlink | 0o777, Link: "busybox"},
 		{Path: "dev/console", Mode: modeCharDev | 0o600, DevMajor: 5, DevMinor: 1},
 		{Path: "dev", Mode: modeDir | 0o755},
 		{Path: "proc", Mode: modeDir | 0o555},

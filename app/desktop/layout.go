@@ -59,6 +59,9 @@ func (l Layout) RunDir() string { return filepath.Join(l.Home, "run") }
 // DockerSocket is the forwarded docker socket.
 func (l Layout) DockerSocket() string { return filepath.Join(l.Home, "run", "docker.sock") }
 
+// ShellSocket is spliced to the guest's shell port, for `berth shell`.
+func (l Layout) ShellSocket() string { return filepath.Join(l.Home, "run", "shell.sock") }
+
 // ControlSocket is the socket of the service process (see Control).
 func (l Layout) ControlSocket() string { return filepath.Join(l.Home, "run", "berth.sock") }
 

@@ -53,6 +53,8 @@ type Options struct {
 	NewVM func() (machine.VM, error)
 	// DockerSocket is where the docker socket is served.
 	DockerSocket string
+	// ShellSocket, when set, is spliced to the guest's shell port.
+	ShellSocket string
 	// DockerConfig is the docker CLI's configuration folder for the
 	// context "berth"; empty means dockercli.ConfigDir. SkipContext leaves
 	// the docker configuration alone.
@@ -77,6 +79,7 @@ type Service struct {
 	vm      machine.VM
 	client  *hostlink.Client
 	sock    *forward.DockerSocket
+	shell   *forward.DockerSocket
 	ports   *forward.Ports
 	cancel  context.CancelFunc // ends the background loops
 	changed chan struct{}      // closed and replaced on every change
@@ -221,6 +224,17 @@ func (s *Service) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("forward the docker socket: %w", err)
 	}
 	go sock.Serve()
+	if s.opts.ShellSocket != "" {
+		shell, err := forward.ListenShell(s.opts.ShellSocket, vm, s.log)
+		if err != nil {
+			sock.Close()
+			return fmt.Errorf("forward the shell socket: %w", err)
+		}
+		go shell.Serve()
+		s.mu.Lock()
+		s.shell = shell
+		s.mu.Unlock()
+	}
 	ports := forward.NewPorts(vm, s.log)
 	s.mu.Lock()
 	s.sock, s.ports = sock, ports
@@ -345,6 +359,10 @@ func (s *Service) teardown(ctx context.Context, stopVM bool) error {
 	s.mu.Lock()
 	vm, client, sock, ports, cancel := s.vm, s.client, s.sock, s.ports, s.cancel
 	s.sock, s.ports, s.cancel, s.client = nil, nil, nil, nil
+	if s.shell != nil {
+		s.shell.Close()
+		s.shell = nil
+	}
 	s.mu.Unlock()
 	if cancel != nil {
 		cancel()

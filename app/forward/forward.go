@@ -23,6 +23,7 @@ import (
 const (
 	portDocker uint32 = 2375
 	portTunnel uint32 = 1025
+	portShell  uint32 = 1026
 )
 
 // Dialer opens a connection to a guest agent port (hostlink.Dialer,
@@ -48,10 +49,12 @@ func DefaultSocketPath() (string, error) {
 	return filepath.Join(home, "run", "docker.sock"), nil
 }
 
-// DockerSocket serves the host's docker socket.
+// DockerSocket serves the host's docker socket (or another unix socket
+// spliced to one guest port).
 type DockerSocket struct {
 	ln     net.Listener
 	path   string
+	port   uint32
 	dialer Dialer
 	log    *slog.Logger
 	wg     sync.WaitGroup
@@ -64,6 +67,16 @@ type DockerSocket struct {
 // 0700), removing a stale socket left by a process that is gone; it fails
 // with ErrInUse when a live process answers on it. A nil logger discards.
 func ListenDocker(path string, d Dialer, log *slog.Logger) (*DockerSocket, error) {
+	return listenPort(path, d, portDocker, log)
+}
+
+// ListenShell serves the guest's shell port (1026) on a unix socket at path
+// the same way: `berth shell` connects there.
+func ListenShell(path string, d Dialer, log *slog.Logger) (*DockerSocket, error) {
+	return listenPort(path, d, portShell, log)
+}
+
+func listenPort(path string, d Dialer, port uint32, log *slog.Logger) (*DockerSocket, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -71,7 +84,7 @@ func ListenDocker(path string, d Dialer, log *slog.Logger) (*DockerSocket, error
 	if err != nil {
 		return nil, err
 	}
-	return &DockerSocket{ln: ln, path: path, dialer: d, log: log, conns: map[net.Conn]struct{}{}}, nil
+	return &DockerSocket{ln: ln, path: path, port: port, dialer: d, log: log, conns: map[net.Conn]struct{}{}}, nil
 }
 
 func listenUnix(path string) (net.Listener, error) {
@@ -129,10 +142,10 @@ func (s *DockerSocket) Serve() error {
 			defer s.wg.Done()
 			defer s.untrack(c)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			g, err := s.dialer.Dial(ctx, portDocker)
+			g, err := s.dialer.Dial(ctx, s.port)
 			cancel()
 			if err != nil {
-				s.log.Warn("docker socket: guest unreachable", "err", err)
+				s.log.Warn("socket forward: guest unreachable", "socket", s.path, "port", s.port, "err", err)
 				c.Close()
 				return
 			}

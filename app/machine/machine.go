@@ -30,6 +30,7 @@ const (
 	PortDocker  uint32 = 2375 // Docker Engine API, raw bytes
 	PortControl uint32 = 1024 // control API, HTTP/1.1 + JSON
 	PortTunnel  uint32 = 1025 // published-port tunnel, target line then raw bytes
+	PortShell   uint32 = 1026 // shell: request line, then framed terminal bytes
 )
 
 // Config is the whole description of a VM. It is plain data: a driver turns

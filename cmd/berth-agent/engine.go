@@ -27,6 +27,8 @@ import (
 	ctrengine "github.com/berthdesktop/berth/guestagent/engine"
 	"github.com/berthdesktop/berth/guestagent/logs"
 	"github.com/berthdesktop/berth/guestagent/registry"
+	"github.com/berthdesktop/berth/guestagent/volume"
+	"github.com/berthdesktop/berth/hostshare"
 	"github.com/berthdesktop/berth/internal/version"
 )
 
@@ -44,7 +46,10 @@ type engineFlags struct {
 	configFile string
 	debug      bool
 	logLevel   string
-	set        map[string]bool // flags given on the command line
+	// sharedPaths are the host folders bind sources must lie in
+	// (comma-separated; empty allows every path).
+	sharedPaths string
+	set         map[string]bool // flags given on the command line
 }
 
 type hostList struct{ v *[]string }
@@ -70,6 +75,7 @@ func parseEngineFlags(args []string, stderr io.Writer) (*engineFlags, error) {
 	fs.BoolVar(&f.debug, "debug", false, "debug logging")
 	fs.BoolVar(&f.debug, "D", false, "same as --debug")
 	fs.StringVar(&f.logLevel, "log-level", "", "log level: debug, info, warn, error, fatal")
+	fs.StringVar(&f.sharedPaths, "shared-paths", "", "comma-separated host folders bind mounts may use (empty: every path)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -206,6 +212,14 @@ func runEngine(args []string) error {
 		return err
 	}
 	defer w.close()
+	shares, err := hostshare.ParseList(fl.sharedPaths)
+	if err != nil {
+		return fmt.Errorf("--shared-paths: %w", err)
+	}
+	vols, err := volume.Open(filepath.Join(s.dataRoot, "volumes"), log)
+	if err != nil {
+		return err
+	}
 
 	cfg := ctrengine.Config{
 		Root:            s.dataRoot,
@@ -216,6 +230,8 @@ func runEngine(args []string) error {
 		Limits:          w.limits,
 		CountImages:     w.countImages,
 		ReleaseLeftover: w.release,
+		Volumes:         vols,
+		Shares:          shares,
 		Labels:          s.file.Labels,
 		Init:            s.file.Init,
 		Debug:           s.debug,
@@ -243,6 +259,7 @@ func runEngine(args []string) error {
 		return err
 	}
 	w.setUsage(eng)
+	vols.SetEventSink(eng.PublishVolumeEvent)
 
 	srv := api.New(api.Config{
 		EngineVersion: version.Version,
@@ -251,6 +268,8 @@ func runEngine(args []string) error {
 		Exec:          eng,
 		Images:        w.imageBackend,
 		Registry:      w.registry,
+		Volumes:       vols,
+		Archive:       eng,
 		Logger:        log,
 	})
 	var listeners []net.Listener

@@ -195,18 +195,18 @@ type engine struct {
 	// peer is set for Debian's dockerd (dockerd_test.go), which has no
 	// bridge network here: run and create get --network none.
 	peer bool
-	// args are extra engine flags (such as --config-file).
-	args    []string
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	waitErr error
+	// extraArgs are more `berth-agent engine` flags.
+	extraArgs []string
+	cmd       *exec.Cmd
+	exited    chan struct{}
+	waitErr   error
 }
 
 // startEngine starts an engine whose state lives under root (kept across
 // restarts of the same root) and waits until /_ping answers.
 func startEngine(root string, args ...string) (*engine, error) {
 	e := &engine{
-		args:      args,
+		extraArgs: args,
 		root:      root,
 		dataRoot:  filepath.Join(root, "data"),
 		execRoot:  filepath.Join(root, "exec"),
@@ -235,7 +235,7 @@ func (e *engine) start() error {
 		e.cmd = exec.Command("dockerd", e.dockerdArgs()...)
 	} else {
 		e.cmd = exec.Command(agentBin, append([]string{"engine",
-			"--data-root", e.dataRoot, "--exec-root", e.execRoot, "-H", "unix://" + e.sock}, e.args...)...)
+			"--data-root", e.dataRoot, "--exec-root", e.execRoot, "-H", "unix://" + e.sock}, e.extraArgs...)...)
 	}
 	e.cmd.Stdout = logf
 	e.cmd.Stderr = logf

@@ -30,7 +30,7 @@ var commands = []struct {
 	{"restart", "stop, then start", cmdRestart},
 	{"status", "show the VM's state and the engine's health (--json)", cmdStatus},
 	{"logs", "show the VM's console and the service's log", cmdLogs},
-	{"shell", "open a shell inside the VM", cmdShell},
+	{"shell", "open a root shell inside the VM, or run a command there", func(args []string, stdout, stderr io.Writer) int { return cmdShell(args, os.Stdin, stdout, stderr) }},
 	{"settings", "show or change settings (CPUs, memory, disk, shares, proxies, daemon.json)", nil},
 	{"reset", "delete every container, image and volume; keep settings", nil},
 	{"purge", "delete all of Berth's data and settings", nil},

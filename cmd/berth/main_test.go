@@ -20,7 +20,7 @@ func TestRun(t *testing.T) {
 		{args: []string{"frobnicate"}, wantCode: 2, wantStderr: `unknown command "frobnicate"`},
 		{args: []string{"status", "--bogus"}, wantCode: 2},
 		{args: []string{"stop", "extra"}, wantCode: 2, wantStderr: "usage: berth stop"},
-		{args: []string{"shell"}, wantCode: 1, wantStderr: "not available yet"},
+		{args: []string{"shell"}, wantCode: 1, wantStderr: "berth is not running"},
 		{args: []string{"settings"}, wantCode: 1, wantStderr: "not available yet"},
 		{args: []string{"reset"}, wantCode: 1, wantStderr: "not available yet"},
 		{args: []string{"purge"}, wantCode: 1, wantStderr: "not available yet"},

@@ -14,3 +14,7 @@ func kill(pid int) {
 		p.Kill()
 	}
 }
+
+// windowChanges: Windows consoles send no window-change signal; the size
+// taken at the start stays.
+func windowChanges(ch chan<- struct{}) (stop func()) { return func() {} }

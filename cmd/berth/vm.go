@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -16,8 +17,10 @@ import (
 
 	"github.com/berthdesktop/berth/app/desktop"
 	"github.com/berthdesktop/berth/app/dockercli"
+	"github.com/berthdesktop/berth/app/hostlink"
 	"github.com/berthdesktop/berth/app/machine"
 	"github.com/berthdesktop/berth/app/machine/qemu"
+	"golang.org/x/term"
 )
 
 // startTimeout bounds `berth start` (TCG boots are slow).
@@ -310,9 +313,60 @@ func cmdLogs(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func cmdShell(args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "berth shell: not available yet: the guest agent has no shell or exec service on its channel (docs/CHANNEL.md lists ports 2375, 1024 and 1025 only); `berth logs` shows the VM console")
-	return 1
+func cmdShell(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+		fmt.Fprintln(stdout, "usage: berth shell [COMMAND [ARG...]]\n\nA root shell in the VM (or COMMAND, run there on a terminal); exits with its status.")
+		return 0
+	}
+	l, ok := layout(stderr, "shell")
+	if !ok {
+		return 1
+	}
+	conn, err := net.Dial("unix", l.ShellSocket())
+	if err != nil {
+		if _, alive := desktop.DaemonPID(l); !alive {
+			fmt.Fprintln(stderr, "berth shell: berth is not running; start it with `berth start`")
+		} else {
+			fmt.Fprintf(stderr, "berth shell: %v\n", err)
+		}
+		return 1
+	}
+	req := hostlink.ShellRequest{Cmd: args, Term: os.Getenv("TERM")}
+	in, _ := stdin.(*os.File)
+	out, _ := stdout.(*os.File)
+	var resize chan hostlink.WindowSize
+	if in != nil && out != nil && term.IsTerminal(int(in.Fd())) && term.IsTerminal(int(out.Fd())) {
+		if cols, rows, err := term.GetSize(int(out.Fd())); err == nil {
+			req.Cols, req.Rows = cols, rows
+		}
+		state, err := term.MakeRaw(int(in.Fd()))
+		if err != nil {
+			fmt.Fprintf(stderr, "berth shell: raw terminal: %v\n", err)
+			conn.Close()
+			return 1
+		}
+		defer term.Restore(int(in.Fd()), state)
+		resize = make(chan hostlink.WindowSize, 1)
+		changed := make(chan struct{}, 1)
+		stop := windowChanges(changed)
+		defer stop()
+		go func() {
+			for range changed {
+				if cols, rows, err := term.GetSize(int(out.Fd())); err == nil {
+					select {
+					case resize <- hostlink.WindowSize{Cols: cols, Rows: rows}:
+					default:
+					}
+				}
+			}
+		}()
+	}
+	code, err := hostlink.RunShell(conn, req, stdin, stdout, resize)
+	if err != nil {
+		fmt.Fprintf(stderr, "\r\nberth shell: %v\n", err)
+		return 1
+	}
+	return code
 }
 
 // cmdDaemon is the service process that `berth start` leaves running: it
@@ -347,6 +401,7 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) int {
 	svc := desktop.NewService(desktop.Options{
 		NewVM:        func() (machine.VM, error) { return qemu.Driver{Log: log}.New(cfg) },
 		DockerSocket: l.DockerSocket(),
+		ShellSocket:  l.ShellSocket(),
 		StopTimeout:  stopTimeout,
 		Log:          log,
 	})

@@ -38,6 +38,10 @@ type Config struct {
 	Images     ImageBackend
 	// Registry serves POST /auth and GET /distribution/{name}/json.
 	Registry RegistryBackend
+	// Volumes serves /volumes; Archive serves docker cp, export and diff;
+	// both feed GET /system/df with Containers and Images.
+	Volumes VolumeBackend
+	Archive ArchiveBackend
 
 	// Logger receives request errors; nil means slog.Default().
 	Logger *slog.Logger

@@ -44,6 +44,7 @@ type meta struct {
 	HostsPath      string
 	LogPath        string
 	Mounts         []container.MountPoint
+	Vol            volumeState // volumes created for the container (volume.go)
 }
 
 // ctr is a container known to the engine. mu guards everything below it;

@@ -62,7 +62,7 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *containe
 	if path == "" {
 		return resp, invalid("No command specified")
 	}
-	mps, err := mountPoints(hc)
+	mps, err := e.planMounts(hc, &cfg)
 	if err != nil {
 		return resp, err
 	}
@@ -178,8 +178,14 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *containe
 		release()
 		return resp, fmt.Errorf("prepare rootfs of %s: %w", id, err)
 	}
+	if err := e.createVolumes(&m); err != nil {
+		e.cfg.Images.RemoveRootfs(id)
+		release()
+		return resp, err
+	}
 	c := &ctr{dir: dir, m: m, streams: newBroadcaster(), runStarted: make(chan struct{})}
 	if err := saveMeta(dir, &c.m); err != nil {
+		e.releaseVolumes(c, true)
 		e.cfg.Images.RemoveRootfs(id)
 		release()
 		return resp, err

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/berthdesktop/berth/guestagent/image"
+	"github.com/berthdesktop/berth/hostshare"
 	"github.com/moby/moby/api/types/container"
 	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -37,6 +38,11 @@ type Config struct {
 	Limits Limits
 	// CountImages returns the number of images (docker info).
 	CountImages func() int
+	// Volumes is the volume store; nil refuses volumes (501).
+	Volumes Volumes
+	// Shares is the shared-folder policy bind sources must pass; the
+	// zero policy allows every path (natively on Linux).
+	Shares hostshare.Policy
 	// ReleaseLeftover frees what a killed engine left of a container whose
 	// process is gone (its cgroup); nil does nothing.
 	ReleaseLeftover func(id string) error
@@ -111,6 +117,7 @@ func New(cfg Config) (*Engine, error) {
 		c := &ctr{dir: filepath.Join(e.ctrDir, m.ID), m: *m, streams: newBroadcaster(), runStarted: make(chan struct{})}
 		e.byID[m.ID] = c
 		e.names[m.Name] = m.ID
+		e.restoreVolumeRefs(&c.m)
 	}
 	return e, nil
 }

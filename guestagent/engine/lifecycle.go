@@ -71,6 +71,14 @@ func (e *Engine) startLocked(c *ctr) (retErr error) {
 			c.notify(false)
 		}
 	}()
+	if err := e.mountVolumes(c); err != nil {
+		return err
+	}
+	defer func() {
+		if retErr != nil {
+			e.unmountVolumes(c)
+		}
+	}()
 	spec, opts, err := e.buildSpec(&c.m)
 	if err != nil {
 		return err
@@ -160,6 +168,7 @@ func (e *Engine) monitor(c *ctr, h Handle, r *run) {
 		e.log.Warn("releasing container", "container", c.m.ID, "err", err)
 	}
 	c.streams.endAll()
+	e.unmountVolumes(c)
 
 	c.mu.Lock()
 	st := &c.m.State
@@ -548,6 +557,7 @@ func (e *Engine) remove(c *ctr, force, volumes bool) error {
 		return fmt.Errorf("cannot remove container %q: %w", c.m.Name, errors.Join(errs...))
 	}
 	c.removed = true
+	e.releaseVolumes(c, volumes)
 	e.mu.Lock()
 	delete(e.byID, c.m.ID)
 	if e.names[c.m.Name] == c.m.ID {

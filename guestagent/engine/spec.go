@@ -176,115 +176,6 @@ func replaceOrAppendEnv(base, over []string) []string {
 	return res
 }
 
-// bind is one parsed -v SRC:DST[:OPTS].
-type bind struct {
-	Source, Destination string
-	RW                  bool
-	Mode                string
-	Propagation         string
-}
-
-// parseBind parses the simple host-path form of -v.
-func parseBind(spec string) (bind, error) {
-	parts := strings.Split(spec, ":")
-	var b bind
-	switch len(parts) {
-	case 2:
-		b.Source, b.Destination = parts[0], parts[1]
-	case 3:
-		b.Source, b.Destination, b.Mode = parts[0], parts[1], parts[2]
-	default:
-		return b, invalid("invalid volume specification: '%s'", spec)
-	}
-	if b.Source == "" || b.Destination == "" {
-		return b, invalid("invalid volume specification: '%s'", spec)
-	}
-	if !filepath.IsAbs(b.Source) {
-		return b, errNotImplemented{fmt.Errorf("named volumes are not supported yet: '%s'", spec)}
-	}
-	if !filepath.IsAbs(b.Destination) {
-		return b, invalid("invalid volume specification: '%s': invalid mount config for type \"bind\": invalid mount path: '%s' mount path must be absolute", spec, b.Destination)
-	}
-	if filepath.Clean(b.Destination) == "/" {
-		return b, invalid("invalid volume specification: '%s': invalid mount config for type \"bind\": invalid specification: destination can't be '/'", spec)
-	}
-	b.RW = true
-	for _, o := range strings.Split(b.Mode, ",") {
-		switch o {
-		case "":
-		case "ro":
-			b.RW = false
-		case "rw":
-			b.RW = true
-		case "z", "Z", "nocopy", "consistent", "cached", "delegated":
-		case "private", "rprivate", "shared", "rshared", "slave", "rslave":
-			b.Propagation = o
-		default:
-			return b, invalid("invalid volume specification: '%s': invalid mode: %s", spec, o)
-		}
-	}
-	b.Source = filepath.Clean(b.Source)
-	b.Destination = filepath.Clean(b.Destination)
-	return b, nil
-}
-
-// mountPoints computes the MountPoints inspect reports for binds and
-// --mount, validating them; tmpfs mounts are not listed (as dockerd).
-func mountPoints(hc *container.HostConfig) ([]container.MountPoint, error) {
-	var mps []container.MountPoint
-	seen := map[string]bool{}
-	add := func(mp container.MountPoint) error {
-		if seen[mp.Destination] {
-			return invalid("Duplicate mount point: %s", mp.Destination)
-		}
-		seen[mp.Destination] = true
-		mps = append(mps, mp)
-		return nil
-	}
-	for _, s := range hc.Binds {
-		b, err := parseBind(s)
-		if err != nil {
-			return nil, err
-		}
-		prop := b.Propagation
-		if prop == "" {
-			prop = "rprivate"
-		}
-		if err := add(container.MountPoint{Type: mount.TypeBind, Source: b.Source, Destination: b.Destination, Mode: b.Mode, RW: b.RW, Propagation: mount.Propagation(prop)}); err != nil {
-			return nil, err
-		}
-	}
-	for _, m := range hc.Mounts {
-		switch m.Type {
-		case mount.TypeBind:
-			if !filepath.IsAbs(m.Source) || !filepath.IsAbs(m.Target) {
-				return nil, invalid("invalid mount config for type \"bind\": source and target must be absolute paths")
-			}
-			if _, err := os.Stat(m.Source); err != nil {
-				return nil, invalid("invalid mount config for type \"bind\": bind source path does not exist: %s", m.Source)
-			}
-			prop := mount.PropagationRPrivate
-			if m.BindOptions != nil && m.BindOptions.Propagation != "" {
-				prop = m.BindOptions.Propagation
-			}
-			if err := add(container.MountPoint{Type: mount.TypeBind, Source: filepath.Clean(m.Source), Destination: filepath.Clean(m.Target), RW: !m.ReadOnly, Propagation: prop}); err != nil {
-				return nil, err
-			}
-		case mount.TypeTmpfs:
-			if !filepath.IsAbs(m.Target) {
-				return nil, invalid("invalid mount config for type \"tmpfs\": invalid mount path: '%s' mount path must be absolute", m.Target)
-			}
-			if seen[m.Target] {
-				return nil, invalid("Duplicate mount point: %s", m.Target)
-			}
-			seen[m.Target] = true
-		default:
-			return nil, errNotImplemented{fmt.Errorf("mount type %q is not supported yet", m.Type)}
-		}
-	}
-	return mps, nil
-}
-
 // buildSpec turns a container's merged config into the OCI spec the
 // runtime runs, starting from the Docker-default spec.
 func (e *Engine) buildSpec(m *meta) (*specs.Spec, runtime.CreateOptions, error) {
@@ -475,22 +366,8 @@ func (e *Engine) buildSpec(m *meta) (*specs.Spec, runtime.CreateOptions, error) 
 	}
 	userDst := map[string]bool{}
 	var extra []specs.Mount
-	for _, mp := range m.Mounts {
-		if mp.Type != mount.TypeBind {
-			continue
-		}
-		o := []string{"rbind"}
-		if mp.Propagation != "" {
-			o = append(o, string(mp.Propagation))
-		}
-		if !mp.RW {
-			o = append(o, "ro")
-		}
-		if err := os.MkdirAll(mp.Source, 0o755); err != nil {
-			return nil, opts, fmt.Errorf("create bind source %s: %w", mp.Source, err)
-		}
-		extra = append(extra, specs.Mount{Destination: mp.Destination, Type: "bind", Source: mp.Source, Options: o})
-		userDst[mp.Destination] = true
+	if err := e.userMounts(m, &extra, userDst); err != nil {
+		return nil, opts, err
 	}
 	tmpfs := map[string]string{}
 	for dst, o := range hc.Tmpfs {
@@ -504,7 +381,7 @@ func (e *Engine) buildSpec(m *meta) (*specs.Spec, runtime.CreateOptions, error) 
 					o = append(o, "size="+strconv.FormatInt(mm.TmpfsOptions.SizeBytes, 10))
 				}
 				if mm.TmpfsOptions.Mode != 0 {
-					o = append(o, "mode="+strconv.FormatUint(uint64(mm.TmpfsOptions.Mode.Perm()), 8))
+					o = append(o, "mode="+strconv.FormatUint(uint64(tmpfsMode(mm.TmpfsOptions.Mode)), 8))
 				}
 			}
 			if mm.ReadOnly {

@@ -576,3 +576,65 @@ func TestSerialSessionsSurviveReconnect(t *testing.T) {
 		host.Close()
 	}
 }
+
+// TestTunnelWaitsForNetwork: a stream that arrives before the guest's
+// network is up is held until it is, then dialed; one that waits past the
+// dial timeout ends without dialing.
+func TestTunnelWaitsForNetwork(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 2)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+
+	// The network never comes up: the stream ends, nothing was dialed.
+	host, guest := tcpPair(t)
+	served := make(chan struct{})
+	go func() {
+		(&Tunnel{DialTimeout: 20 * time.Millisecond, NetworkReady: make(chan struct{})}).ServeConn(guest)
+		close(served)
+	}()
+	fmt.Fprintf(host, "tcp %s\n", ln.Addr())
+	<-served
+	host.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if b, err := io.ReadAll(host); err != nil || len(b) != 0 {
+		t.Fatalf("stream without network: %q, %v", b, err)
+	}
+	select {
+	case c := <-accepted:
+		c.Close()
+		t.Fatal("dialed before the network was up")
+	default:
+	}
+
+	// The network comes up while the stream waits: the dial happens then.
+	ready := make(chan struct{})
+	host, guest = tcpPair(t)
+	go (&Tunnel{NetworkReady: ready}).ServeConn(guest)
+	fmt.Fprintf(host, "tcp %s\nping", ln.Addr())
+	host.(*net.TCPConn).CloseWrite()
+	close(ready)
+	var c net.Conn
+	select {
+	case c = <-accepted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no dial after the network came up")
+	}
+	b, _ := io.ReadAll(c)
+	c.Write(bytes.ToUpper(b))
+	c.Close()
+	host.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if got, err := io.ReadAll(host); err != nil || string(got) != "PING" {
+		t.Fatalf("tunnel answer %q, %v", got, err)
+	}
+}

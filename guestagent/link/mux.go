@@ -16,6 +16,7 @@ const (
 	PortDockerAPI uint32 = 2375
 	PortControl   uint32 = 1024
 	PortTunnel    uint32 = 1025
+	PortShell     uint32 = 1026
 )
 
 // Handler serves one accepted channel connection and closes it when done.

@@ -2,6 +2,7 @@ package link
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -47,6 +48,12 @@ func ParseTarget(line string) (Target, error) {
 type Tunnel struct {
 	Log         *slog.Logger
 	DialTimeout time.Duration // 10s when 0
+	// NetworkReady, when set, closes once the guest's network is
+	// configured. The channel listens before that (boot steps run side by
+	// side), and a dial to the host's side of the VM network made earlier
+	// fails at once ("network is unreachable"): the tunnel waits for it,
+	// within the dial timeout, before dialing.
+	NetworkReady <-chan struct{}
 }
 
 // ServeConn is the port 1025 Handler.
@@ -75,7 +82,18 @@ func (t *Tunnel) ServeConn(conn net.Conn) {
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
-	out, err := net.DialTimeout(target.Proto, target.Addr, timeout)
+	dialCtx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if t.NetworkReady != nil {
+		select {
+		case <-t.NetworkReady:
+		case <-dialCtx.Done():
+			log.Warn("link: tunnel dial: the guest network is not up", "target", target.Addr, "proto", target.Proto)
+			return
+		}
+	}
+	var d net.Dialer
+	out, err := d.DialContext(dialCtx, target.Proto, target.Addr)
 	if err != nil {
 		log.Warn("link: tunnel dial", "target", target.Addr, "proto", target.Proto, "err", err)
 		return

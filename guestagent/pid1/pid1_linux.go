@@ -85,9 +85,11 @@ type guest struct {
 	engine     *supervisor
 	control    *link.Control
 	ports      *link.PortBroadcaster
-	mounts     []string       // mounted data disk and shares, in mount order
-	engineDeps sync.WaitGroup // engine modules and cgroup2 delegation
-	mu         sync.Mutex
+	// networkReady closes when the network setup has ended.
+	networkReady chan struct{}
+	mounts       []string       // mounted data disk and shares, in mount order
+	engineDeps   sync.WaitGroup // engine modules and cgroup2 delegation
+	mu           sync.Mutex
 }
 
 // boot brings the guest up to the point where the engine can start.
@@ -143,8 +145,10 @@ func (g *guest) boot() error {
 func (g *guest) run() {
 	var netWG sync.WaitGroup
 	netWG.Add(1)
+	g.networkReady = make(chan struct{})
 	go func() {
 		defer netWG.Done()
+		defer close(g.networkReady)
 		if err := setupNetwork(g.log); err != nil {
 			g.log.Warn("berth: network", "err", err)
 		}
@@ -173,6 +177,8 @@ func (g *guest) run() {
 	g.engine.start()
 
 	ctx, cancel := context.WithCancel(context.Background())
+	// Published ports follow the engine's containers.
+	go (&link.EnginePorts{Socket: EngineSock, Ports: g.ports, Retry: 500 * time.Millisecond, Log: g.log}).Run(ctx)
 	go func() {
 		<-linkReady
 		g.step("link listening")
@@ -232,7 +238,8 @@ func (g *guest) startLink() <-chan struct{} {
 	}
 	mux.Handle(link.PortControl, g.control.ServeConn)
 	mux.Handle(link.PortDockerAPI, (&link.EngineProxy{Socket: EngineSock, Log: g.log}).ServeConn)
-	mux.Handle(link.PortTunnel, (&link.Tunnel{Log: g.log}).ServeConn)
+	mux.Handle(link.PortTunnel, (&link.Tunnel{Log: g.log, NetworkReady: g.networkReady}).ServeConn)
+	mux.Handle(link.PortShell, (&link.Shell{Spawn: g.spawnShell, Log: g.log}).ServeConn)
 
 	var transports []link.Transport
 	if g.params.Link != "vsock" {

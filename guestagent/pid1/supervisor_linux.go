@@ -266,3 +266,32 @@ func (s *supervisor) stop(grace time.Duration) {
 		}
 	}
 }
+
+// spawnShell starts a process of the shell service (link.Shell) through the
+// reaper: a session leader on tty, in /root.
+func (g *guest) spawnShell(argv, env []string, tty *os.File) (link.ShellProcess, error) {
+	attr := &syscall.ProcAttr{
+		Dir:   "/root",
+		Env:   env,
+		Files: []uintptr{tty.Fd(), tty.Fd(), tty.Fd()},
+		Sys:   &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0},
+	}
+	pid, exited, err := g.reaper.start(argv, attr)
+	if err != nil {
+		return link.ShellProcess{}, err
+	}
+	code := make(chan int, 1)
+	go func() {
+		ws := <-exited
+		switch {
+		case ws.Signaled():
+			code <- 128 + int(ws.Signal())
+		default:
+			code <- ws.ExitStatus()
+		}
+	}()
+	return link.ShellProcess{
+		Exited: code,
+		Signal: func(sig syscall.Signal) { syscall.Kill(-pid, sig) },
+	}, nil
+}
