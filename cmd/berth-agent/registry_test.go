@@ -62,8 +62,8 @@ func needRegistry(t testing.TB) {
 	}
 }
 
-// freePort returns a loopback port nothing listens on right now.
-func freePort(t testing.TB) int {
+// loopbackPort returns a loopback port nothing listens on right now.
+func loopbackPort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -79,7 +79,7 @@ func startRegistry(t testing.TB, opts registryOptions) *testRegistry {
 	t.Helper()
 	needRegistry(t)
 	dir := t.TempDir()
-	port := freePort(t)
+	port := loopbackPort(t)
 	r := &testRegistry{host: fmt.Sprintf("127.0.0.1:%d", port), dir: dir, done: make(chan struct{})}
 	cfg := fmt.Sprintf(`version: 0.1
 log:
