@@ -78,20 +78,20 @@ func (c *Client) ggcrRef(ref reference.Named, host string) (name.Reference, erro
 	if c.p.IsInsecure(host) {
 		opts = append(opts, name.Insecure)
 	}
-	s := host + "/" + reference.Path(ref)
-	switch r := ref.(type) {
-	case reference.Canonical:
-		s += "@" + r.Digest().String()
-	case reference.NamedTagged:
-		s += ":" + r.Tag()
-	default:
-		s += ":latest"
-	}
-	gr, err := name.ParseReference(s, append(opts, name.StrictValidation)...)
+	// Host names are case-insensitive; the protocol library wants them
+	// in lower case.
+	reg, err := name.NewRegistry(strings.ToLower(host), opts...)
 	if err != nil {
 		return nil, &InvalidError{err: fmt.Errorf("invalid reference format: %w", err)}
 	}
-	return gr, nil
+	repo := reg.Repo(reference.Path(ref))
+	switch r := ref.(type) {
+	case reference.Canonical:
+		return repo.Digest(r.Digest().String()), nil
+	case reference.NamedTagged:
+		return repo.Tag(r.Tag()), nil
+	}
+	return repo.Tag("latest"), nil
 }
 
 func (c *Client) options(ctx context.Context, host string, auth *registrytypes.AuthConfig) ([]remote.Option, error) {
