@@ -127,6 +127,19 @@ func TestCopy(t *testing.T) {
 		})
 	}
 
+	t.Run("into a volume of a stopped container", func(t *testing.T) {
+		name := uniqueName("cp-vol")
+		t.Cleanup(func() { e.docker(nil, "volume", "rm", "-f", name) })
+		id := e.create(t, "-v", name+":/vol-only", testImage, "cat", "/vol-only/script")
+		e.ok(t, "cp", filepath.Join(src, "tree", "sub", "script"), id+":/vol-only/")
+		if out := e.ok(t, "start", "-a", id); out != "#!/bin/sh\necho hi" {
+			t.Errorf("file copied into the volume: %q", out)
+		}
+		if out := e.ok(t, "run", "--rm", "-v", name+":/v", testImage, "cat", "/v/script"); out != "#!/bin/sh\necho hi" {
+			t.Errorf("volume content: %q", out)
+		}
+	})
+
 	t.Run("traversal refused", func(t *testing.T) {
 		id := e.create(t, testImage, "true")
 		outside := filepath.Join(workDir, "cp-escape")

@@ -227,6 +227,9 @@ func TestVolumes(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(sub, "inner"), nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
+		if out := e.ok(t, "run", "--rm", "-v", filepath.Join(dir, "f")+":/file:ro", testImage, "cat", "/file"); out != "host" {
+			t.Errorf("file bind read %q", out)
+		}
 		if out := e.ok(t, "run", "--rm", "-v", dir+":/h:ro", testImage, "cat", "/h/f"); out != "host" {
 			t.Errorf("bind read %q", out)
 		}
