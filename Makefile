@@ -28,7 +28,7 @@ GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 # Debian packages the build, the tests and the benchmark need.
-DEB_PACKAGES := busybox-static docker.io docker-compose iproute2 procps curl git ca-certificates util-linux
+DEB_PACKAGES := busybox-static docker.io docker-compose iproute2 procps curl git ca-certificates util-linux docker-registry apache2-utils
 
 # The host's architecture, naming the VM image folder build/vm/<arch>.
 HOST_ARCH := $(shell $(GO) env GOARCH 2>/dev/null || echo amd64)

@@ -8,12 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
 	units "github.com/docker/go-units"
 
 	"github.com/berthdesktop/berth/guestagent/logs"
+	"github.com/berthdesktop/berth/guestagent/registry"
 )
 
 // daemonConfig is the part of dockerd's daemon.json the engine reads.
@@ -30,12 +32,18 @@ type daemonConfig struct {
 	DataRoot       string
 	ExecRoot       string
 
+	// Registries: see registryConfig.
+	InsecureRegistries     []string
+	RegistryMirrors        []string
+	Proxies                daemonProxies
+	MaxConcurrentDownloads int
+	MaxConcurrentUploads   int
+	RegistryCertsDir       string
+
 	// Accepted for compatibility with existing daemon.json files; they do
 	// not change the engine's behaviour (yet).
-	Experimental       bool
-	StorageDriver      string
-	InsecureRegistries []string
-	RegistryMirrors    []string
+	Experimental  bool
+	StorageDriver string
 
 	// set records which keys the file contained.
 	set map[string]bool
@@ -99,10 +107,40 @@ var daemonKeys = map[string]func(c *daemonConfig, key string, raw json.RawMessag
 		return nil
 	},
 	"insecure-registries": func(c *daemonConfig, k string, r json.RawMessage) error {
-		return decodeAs(k, r, &c.InsecureRegistries, "an array of strings")
+		if err := decodeAs(k, r, &c.InsecureRegistries, "an array of strings"); err != nil {
+			return err
+		}
+		if _, err := registry.New(registry.Config{Insecure: c.InsecureRegistries}); err != nil {
+			return fmt.Errorf("invalid value for %q: %w", k, err)
+		}
+		return nil
 	},
 	"registry-mirrors": func(c *daemonConfig, k string, r json.RawMessage) error {
-		return decodeAs(k, r, &c.RegistryMirrors, "an array of strings")
+		if err := decodeAs(k, r, &c.RegistryMirrors, "an array of strings"); err != nil {
+			return err
+		}
+		for _, m := range c.RegistryMirrors {
+			if _, err := registry.ParseMirror(m); err != nil {
+				return fmt.Errorf("invalid value for %q: %w", k, err)
+			}
+		}
+		return nil
+	},
+	"proxies": func(c *daemonConfig, k string, r json.RawMessage) error { return decodeProxies(c, k, r) },
+	"max-concurrent-downloads": func(c *daemonConfig, k string, r json.RawMessage) error {
+		return decodePositive(k, r, &c.MaxConcurrentDownloads)
+	},
+	"max-concurrent-uploads": func(c *daemonConfig, k string, r json.RawMessage) error {
+		return decodePositive(k, r, &c.MaxConcurrentUploads)
+	},
+	"registry-certs-dir": func(c *daemonConfig, k string, r json.RawMessage) error {
+		if err := decodeAs(k, r, &c.RegistryCertsDir, "a string"); err != nil {
+			return err
+		}
+		if !filepath.IsAbs(c.RegistryCertsDir) {
+			return fmt.Errorf("invalid value for %q: %q is not an absolute path", k, c.RegistryCertsDir)
+		}
+		return nil
 	},
 }
 
@@ -238,4 +276,69 @@ func decodeShmSize(c *daemonConfig, key string, raw json.RawMessage) error {
 	}
 	c.DefaultShmSize = n
 	return nil
+}
+
+// daemonProxies is daemon.json's "proxies" object.
+type daemonProxies struct {
+	HTTPProxy  string `json:"http-proxy"`
+	HTTPSProxy string `json:"https-proxy"`
+	NoProxy    string `json:"no-proxy"`
+}
+
+func decodeProxies(c *daemonConfig, key string, raw json.RawMessage) error {
+	var m map[string]json.RawMessage
+	if err := decodeAs(key, raw, &m, "an object"); err != nil {
+		return err
+	}
+	for k, v := range m {
+		var dst *string
+		switch k {
+		case "http-proxy":
+			dst = &c.Proxies.HTTPProxy
+		case "https-proxy":
+			dst = &c.Proxies.HTTPSProxy
+		case "no-proxy":
+			dst = &c.Proxies.NoProxy
+		default:
+			return fmt.Errorf("invalid value for %q: unknown key %q (want http-proxy, https-proxy, no-proxy)", key, k)
+		}
+		if err := decodeAs(key+"."+k, v, dst, "a string"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func decodePositive(key string, raw json.RawMessage, dst *int) error {
+	if err := decodeAs(key, raw, dst, "a number"); err != nil {
+		return err
+	}
+	if *dst <= 0 {
+		return fmt.Errorf("invalid value for %q: must be a positive number, got %d", key, *dst)
+	}
+	return nil
+}
+
+// defaultRegistryCertsDir is where per-registry CAs and client
+// certificates live when registry-certs-dir is not set, as dockerd's.
+const defaultRegistryCertsDir = "/etc/docker/certs.d"
+
+// registryConfig turns the registry keys of daemon.json into the registry
+// client's configuration.
+func (c *daemonConfig) registryConfig(userAgent string) registry.Config {
+	certs := c.RegistryCertsDir
+	if certs == "" {
+		certs = defaultRegistryCertsDir
+	}
+	return registry.Config{
+		Insecure:               c.InsecureRegistries,
+		Mirrors:                c.RegistryMirrors,
+		HTTPProxy:              c.Proxies.HTTPProxy,
+		HTTPSProxy:             c.Proxies.HTTPSProxy,
+		NoProxy:                c.Proxies.NoProxy,
+		CertsDir:               certs,
+		MaxConcurrentDownloads: c.MaxConcurrentDownloads,
+		MaxConcurrentUploads:   c.MaxConcurrentUploads,
+		UserAgent:              userAgent,
+	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/berthdesktop/berth/guestagent/api"
 	ctrengine "github.com/berthdesktop/berth/guestagent/engine"
 	"github.com/berthdesktop/berth/guestagent/logs"
+	"github.com/berthdesktop/berth/guestagent/registry"
 	"github.com/berthdesktop/berth/guestagent/volume"
 	"github.com/berthdesktop/berth/hostshare"
 	"github.com/berthdesktop/berth/internal/version"
@@ -201,7 +202,12 @@ func runEngine(args []string) error {
 		}
 	}
 
-	w, err := wire(s.dataRoot, s.execRoot, log)
+	reg, err := registry.New(s.file.registryConfig("berth/" + version.Version))
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+	w, err := wire(s.dataRoot, s.execRoot, reg, log)
 	if err != nil {
 		return err
 	}
@@ -261,6 +267,7 @@ func runEngine(args []string) error {
 		Containers:    eng,
 		Exec:          eng,
 		Images:        w.imageBackend,
+		Registry:      w.registry,
 		Volumes:       vols,
 		Archive:       eng,
 		Logger:        log,

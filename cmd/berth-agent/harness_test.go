@@ -73,6 +73,7 @@ func TestMain(m *testing.M) {
 			}
 			shared.cleanup()
 		}
+		stopRegistryEngine()
 		return code
 	}()
 	os.Exit(code)
@@ -203,8 +204,9 @@ type engine struct {
 
 // startEngine starts an engine whose state lives under root (kept across
 // restarts of the same root) and waits until /_ping answers.
-func startEngine(root string) (*engine, error) {
+func startEngine(root string, args ...string) (*engine, error) {
 	e := &engine{
+		extraArgs: args,
 		root:      root,
 		dataRoot:  filepath.Join(root, "data"),
 		execRoot:  filepath.Join(root, "exec"),

@@ -12,6 +12,7 @@ import (
 	"github.com/berthdesktop/berth/guestagent/cgroups"
 	ctrengine "github.com/berthdesktop/berth/guestagent/engine"
 	"github.com/berthdesktop/berth/guestagent/image"
+	"github.com/berthdesktop/berth/guestagent/registry"
 	"github.com/berthdesktop/berth/guestagent/runtime"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -28,6 +29,7 @@ var (
 type wiring struct {
 	images       ctrengine.Images
 	imageBackend api.ImageBackend
+	registry     api.RegistryBackend
 	runtime      ctrengine.Runtime
 	defaultSpec  func() *specs.Spec
 	limits       ctrengine.Limits
@@ -39,7 +41,7 @@ type wiring struct {
 
 // wire opens the image store under dataRoot and the runtime (with the
 // cgroup manager when this host has a usable cgroup2 hierarchy).
-func wire(dataRoot, execRoot string, log *slog.Logger) (*wiring, error) {
+func wire(dataRoot, execRoot string, reg *registry.Client, log *slog.Logger) (*wiring, error) {
 	w := &wiring{close: func() {}, setUsage: func(*ctrengine.Engine) {}}
 	var cg runtime.CgroupManager
 	mgr, err := cgroups.New("berth")
@@ -58,12 +60,13 @@ func wire(dataRoot, execRoot string, log *slog.Logger) (*wiring, error) {
 	w.runtime = ctrengine.WrapRuntime(rt)
 	w.defaultSpec = runtime.DefaultSpec
 
-	store, err := image.OpenWith(filepath.Join(dataRoot, "image"), image.Options{Logger: log})
+	store, err := image.OpenWith(filepath.Join(dataRoot, "image"), image.Options{Logger: log, Registry: reg})
 	if err != nil {
 		return nil, fmt.Errorf("open image store: %w", err)
 	}
 	w.images = store
 	w.imageBackend = store
+	w.registry = store
 	w.countImages = func() int {
 		list, err := store.ImageList(context.Background(), api.ImageListOptions{})
 		if err != nil {

@@ -21,6 +21,7 @@ func statusFromError(err error) int {
 		{http.StatusConflict, func(e error) bool { _, ok := e.(interface{ Conflict() }); return ok }},
 		{http.StatusNotModified, func(e error) bool { _, ok := e.(interface{ NotModified() }); return ok }},
 		{http.StatusForbidden, func(e error) bool { _, ok := e.(interface{ Forbidden() }); return ok }},
+		{http.StatusUnauthorized, func(e error) bool { _, ok := e.(interface{ Unauthorized() }); return ok }},
 		{http.StatusNotImplemented, func(e error) bool { _, ok := e.(interface{ NotImplemented() }); return ok }},
 		{http.StatusServiceUnavailable, func(e error) bool { _, ok := e.(interface{ Unavailable() }); return ok }},
 	}

@@ -190,9 +190,8 @@ func importOptions(q url.Values) (ImportOptions, error) {
 	return opts, nil
 }
 
-// imageCreate serves POST /images/create: import from the request body
-// (fromSrc=-). Pulling (fromImage) and importing from a URL need registry
-// and network access, which this engine does not offer yet.
+// imageCreate serves POST /images/create: pull (fromImage) or import
+// from the request body (fromSrc=-). Importing from a URL is not offered.
 func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request, _ params) error {
 	b, err := s.imageBackend()
 	if err != nil {
@@ -200,15 +199,7 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request, _ params) e
 	}
 	q := r.URL.Query()
 	if from := q.Get("fromImage"); from != "" {
-		ref := from
-		if tag := q.Get("tag"); tag != "" {
-			if len(tag) > 7 && tag[:7] == "sha256:" {
-				ref += "@" + tag
-			} else {
-				ref += ":" + tag
-			}
-		}
-		return notImplementedError{msg: "pulling images is not supported yet: cannot pull " + ref + "; load it with 'docker load' or import it with 'docker import'"}
+		return s.imagePull(w, r, b, from)
 	}
 	src := q.Get("fromSrc")
 	switch src {

@@ -134,7 +134,7 @@ func (s *Server) buildRoutes() []route {
 		newRoute(get, "/images/{name...}/json", s.imageInspect),
 		newRoute(get, "/images/{name...}/history", s.imageHistory),
 		newRoute(post, "/images/{name...}/tag", s.imageTag),
-		newRoute(post, "/images/{name...}/push", notImplemented("pushing images to a registry is not supported yet")),
+		newRoute(post, "/images/{name...}/push", s.imagePush),
 		newRoute(get, "/images/{name...}/get", s.imageSave),
 		newRoute(del, "/images/{name...}", s.imageDelete),
 
@@ -143,8 +143,8 @@ func (s *Server) buildRoutes() []route {
 		// so that the CLI prints something a user can act on.
 		newRoute(post, "/build", notImplemented("building images is not supported yet")),
 		newRoute(post, "/build/prune", notImplemented("the build cache is not supported yet")),
-		newRoute(post, "/auth", notImplemented("registry login is not supported yet")),
-		newRoute(get, "/distribution/{name...}/json", notImplemented("registry access is not supported yet")),
+		newRoute(post, "/auth", s.auth),
+		newRoute(get, "/distribution/{name...}/json", s.distributionInspect),
 		newRoute(get, "/system/df", s.systemDF),
 		newRoute(get, "/containers/{name}/stats", notImplemented("container statistics are not supported yet")),
 		newRoute(get, "/containers/{name}/changes", s.containerChanges),

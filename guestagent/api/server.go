@@ -36,6 +36,8 @@ type Config struct {
 	Containers ContainerBackend
 	Exec       ExecBackend
 	Images     ImageBackend
+	// Registry serves POST /auth and GET /distribution/{name}/json.
+	Registry RegistryBackend
 	// Volumes serves /volumes; Archive serves docker cp, export and diff;
 	// both feed GET /system/df with Containers and Images.
 	Volumes VolumeBackend

@@ -29,6 +29,7 @@ import (
 	"sync"
 
 	"github.com/berthdesktop/berth/guestagent/content"
+	"github.com/berthdesktop/berth/guestagent/registry"
 	"github.com/berthdesktop/berth/guestagent/snapshot"
 	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
@@ -65,6 +66,8 @@ type Options struct {
 	AllowDevices bool
 	// Logger receives the store's log; slog.Default() when nil.
 	Logger *slog.Logger
+	// Registry pulls and pushes; without it pull and push answer 503.
+	Registry *registry.Client
 }
 
 // Store is the image store. Its directory holds content/ (config blobs),
@@ -86,6 +89,12 @@ type Store struct {
 	// names yet, so that removal does not collect them.
 	inflight map[digest.Digest]int
 	sink     func(events.Message)
+
+	// fetching holds the layers (by chain ID) pulls are applying, so
+	// that concurrent pulls fetch each once.
+	fetchMu  sync.Mutex
+	fetching map[digest.Digest]*layerFetch
+	dist     *distStore
 }
 
 // Open opens (creating if needed) the image store under root.
@@ -119,7 +128,10 @@ func OpenWith(root string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("image store: %w", err)
 	}
-	s := &Store{root: root, content: cs, snap: sn, opts: opts, log: log, ix: ix, configs: map[digest.Digest]*dockerspec.DockerOCIImage{}, inflight: map[digest.Digest]int{}}
+	s := &Store{root: root, content: cs, snap: sn, opts: opts, log: log, ix: ix, configs: map[digest.Digest]*dockerspec.DockerOCIImage{}, inflight: map[digest.Digest]int{}, fetching: map[digest.Digest]*layerFetch{}}
+	if s.dist, err = openDistStore(filepath.Join(root, "distribution.json")); err != nil {
+		return nil, fmt.Errorf("image store: %w", err)
+	}
 	if err := s.repair(); err != nil {
 		return nil, fmt.Errorf("image store: %w", err)
 	}

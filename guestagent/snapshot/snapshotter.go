@@ -243,10 +243,11 @@ func (s *Snapshotter) apply(parent digest.Digest, r io.Reader, opts ApplyOptions
 // build makes a layer on top of parent: fill populates tmp/fs (and may
 // add files beside it) and returns the layer's size, finish names the
 // layer or vetoes it; then the layer is synced and renamed into place.
+//
+// The parent needs to be committed only once finish returns, so layers of
+// one image can be extracted side by side while they download, each
+// finish waiting for its parent's commit.
 func (s *Snapshotter) build(parent digest.Digest, fill func(tmp string) (int64, error), finish func() (digest.Digest, error)) (LayerInfo, error) {
-	if parent != "" && !s.HasLayer(parent) {
-		return LayerInfo{}, fmt.Errorf("snapshot: apply layer: parent %s is not committed", parent)
-	}
 	tmp, err := os.MkdirTemp(filepath.Join(s.root, "tmp"), "layer-")
 	if err != nil {
 		return LayerInfo{}, fmt.Errorf("snapshot: apply layer: %w", err)
@@ -266,6 +267,9 @@ func (s *Snapshotter) build(parent digest.Digest, fill func(tmp string) (int64, 
 	chainID, err := finish()
 	if err != nil {
 		return LayerInfo{}, fmt.Errorf("snapshot: apply layer: %w", err)
+	}
+	if parent != "" && !s.HasLayer(parent) {
+		return LayerInfo{}, fmt.Errorf("snapshot: apply layer: parent %s is not committed", parent)
 	}
 	final, err := s.layerDir(chainID)
 	if err != nil {
