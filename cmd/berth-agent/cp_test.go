@@ -114,6 +114,12 @@ func TestCopy(t *testing.T) {
 			if string(b) != "#!/bin/sh\necho hi\n" {
 				t.Errorf("content %q", b)
 			}
+			// -L copies what a symlink points to.
+			followed := filepath.Join(t.TempDir(), "followed")
+			e.ok(t, "cp", "-L", id+":/tmp/tree/link", followed)
+			if fi, err := os.Lstat(followed); err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o751 {
+				t.Errorf("cp -L of a symlink: %v %v", fi, err)
+			}
 			// A single file to a new name, and through stdin/stdout.
 			e.ok(t, "cp", filepath.Join(src, "tree", "sub", "script"), id+":/tmp/renamed")
 			out := e.ok(t, "cp", id+":/tmp/renamed", "-")

@@ -295,6 +295,24 @@ func TestVolumes(t *testing.T) {
 		}
 	})
 
+	t.Run("no mounts left", func(t *testing.T) {
+		b, err := os.ReadFile("/proc/self/mountinfo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms, err := parseMountinfo(string(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Running containers of other tests keep nothing in this
+		// namespace either: their mounts live in their own.
+		for _, m := range ms {
+			if strings.HasPrefix(m.Point, e.dataRoot+"/") || strings.HasPrefix(m.Point, e.execRoot+"/rootfs-view-") {
+				t.Errorf("mount left behind: %s (%s)", m.Point, m.FSType)
+			}
+		}
+	})
+
 	t.Run("system df", func(t *testing.T) {
 		name := uniqueName("vol-df")
 		t.Cleanup(func() { e.docker(nil, "volume", "rm", "-f", name) })
@@ -368,6 +386,11 @@ func TestVolumesPersistAndSharedPaths(t *testing.T) {
 	code, r := e.code("run", "--rm", "-v", outside+":/s", testImage, "true")
 	if code == 0 || !strings.Contains(r.stderr, "Mounts denied: \nThe path "+outside+" is not shared from the host and is not known to Berth.") {
 		t.Errorf("bind outside the shared paths: %v", r)
+	}
+
+	// The engine's own socket is not in a shared folder, yet allowed.
+	if out := e.ok(t, "run", "--rm", "-v", e.sock+":/var/run/docker.sock", testImage, "sh", "-c", "test -S /var/run/docker.sock && echo socket"); out != "socket" {
+		t.Errorf("engine socket bind: %q", out)
 	}
 
 	e.ok(t, "volume", "create", "--label", "keep=1", "kept")
