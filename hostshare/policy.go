@@ -13,6 +13,10 @@ import (
 // Policy is a set of shared folders. The zero Policy allows every path.
 type Policy struct {
 	paths []string
+	// internal are paths of the VM itself a container may bind even
+	// though no host folder holds them (the engine's own API socket, as
+	// Docker Desktop allows /var/run/docker.sock).
+	internal []string
 }
 
 // NewPolicy returns the policy sharing paths (absolute; cleaned). An
@@ -41,6 +45,18 @@ func ParseList(s string) (Policy, error) {
 	return NewPolicy(strings.Split(s, ","))
 }
 
+// WithInternal returns p also allowing the exact paths given, which live
+// in the VM rather than in a shared folder.
+func (p Policy) WithInternal(paths ...string) Policy {
+	out := Policy{paths: p.paths, internal: append([]string(nil), p.internal...)}
+	for _, s := range paths {
+		if filepath.IsAbs(s) {
+			out.internal = append(out.internal, filepath.Clean(s))
+		}
+	}
+	return out
+}
+
 // Paths returns the shared folders; empty means every path is allowed.
 func (p Policy) Paths() []string { return append([]string(nil), p.paths...) }
 
@@ -50,6 +66,11 @@ func (p Policy) Allowed(path string) bool {
 		return true
 	}
 	path = filepath.Clean(path)
+	for _, s := range p.internal {
+		if path == s {
+			return true
+		}
+	}
 	for _, s := range p.paths {
 		if path == s || s == "/" || strings.HasPrefix(path, s+"/") {
 			return true

@@ -28,6 +28,10 @@ func TestPolicy(t *testing.T) {
 	if !strings.HasPrefix(err.Error(), "Mounts denied: \nThe path /etc/x is not shared from the host") {
 		t.Errorf("message %q", err.Error())
 	}
+	withSock := p.WithInternal("/var/run/docker.sock", "relative")
+	if !withSock.Allowed("/var/run/docker.sock") || withSock.Allowed("/var/run") || withSock.Allowed("/var/run/docker.sock/x") || p.Allowed("/var/run/docker.sock") {
+		t.Error("internal paths are allowed exactly, and only by the policy that names them")
+	}
 	var none Policy
 	if !none.Allowed("/anything") || none.Check("/x") != nil {
 		t.Error("the empty policy must allow every path")

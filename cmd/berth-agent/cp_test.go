@@ -114,6 +114,12 @@ func TestCopy(t *testing.T) {
 			if string(b) != "#!/bin/sh\necho hi\n" {
 				t.Errorf("content %q", b)
 			}
+			// -L copies what a symlink points to.
+			followed := filepath.Join(t.TempDir(), "followed")
+			e.ok(t, "cp", "-L", id+":/tmp/tree/link", followed)
+			if fi, err := os.Lstat(followed); err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o751 {
+				t.Errorf("cp -L of a symlink: %v %v", fi, err)
+			}
 			// A single file to a new name, and through stdin/stdout.
 			e.ok(t, "cp", filepath.Join(src, "tree", "sub", "script"), id+":/tmp/renamed")
 			out := e.ok(t, "cp", id+":/tmp/renamed", "-")
@@ -126,6 +132,19 @@ func TestCopy(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("into a volume of a stopped container", func(t *testing.T) {
+		name := uniqueName("cp-vol")
+		t.Cleanup(func() { e.docker(nil, "volume", "rm", "-f", name) })
+		id := e.create(t, "-v", name+":/vol-only", testImage, "cat", "/vol-only/script")
+		e.ok(t, "cp", filepath.Join(src, "tree", "sub", "script"), id+":/vol-only/")
+		if out := e.ok(t, "start", "-a", id); out != "#!/bin/sh\necho hi" {
+			t.Errorf("file copied into the volume: %q", out)
+		}
+		if out := e.ok(t, "run", "--rm", "-v", name+":/v", testImage, "cat", "/v/script"); out != "#!/bin/sh\necho hi" {
+			t.Errorf("volume content: %q", out)
+		}
+	})
 
 	t.Run("traversal refused", func(t *testing.T) {
 		id := e.create(t, testImage, "true")

@@ -216,6 +216,13 @@ func runEngine(args []string) error {
 	if err != nil {
 		return fmt.Errorf("--shared-paths: %w", err)
 	}
+	// Containers may bind the engine's own API sockets (docker-in-docker
+	// clients), which live in the VM, not in a shared folder.
+	for _, h := range s.hosts {
+		if p, ok := strings.CutPrefix(h, "unix://"); ok {
+			shares = shares.WithInternal(p)
+		}
+	}
 	vols, err := volume.Open(filepath.Join(s.dataRoot, "volumes"), log)
 	if err != nil {
 		return err

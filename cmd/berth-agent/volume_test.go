@@ -227,6 +227,9 @@ func TestVolumes(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(sub, "inner"), nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
+		if out := e.ok(t, "run", "--rm", "-v", filepath.Join(dir, "f")+":/file:ro", testImage, "cat", "/file"); out != "host" {
+			t.Errorf("file bind read %q", out)
+		}
 		if out := e.ok(t, "run", "--rm", "-v", dir+":/h:ro", testImage, "cat", "/h/f"); out != "host" {
 			t.Errorf("bind read %q", out)
 		}
@@ -289,6 +292,24 @@ func TestVolumes(t *testing.T) {
 		out = e.ok(t, "volume", "prune", "-af", "--filter", "label!=nothing")
 		if !strings.Contains(out, named) {
 			t.Errorf("prune -a kept %s: %q", named, out)
+		}
+	})
+
+	t.Run("no mounts left", func(t *testing.T) {
+		b, err := os.ReadFile("/proc/self/mountinfo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms, err := parseMountinfo(string(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Running containers of other tests keep nothing in this
+		// namespace either: their mounts live in their own.
+		for _, m := range ms {
+			if strings.HasPrefix(m.Point, e.dataRoot+"/") || strings.HasPrefix(m.Point, e.execRoot+"/rootfs-view-") {
+				t.Errorf("mount left behind: %s (%s)", m.Point, m.FSType)
+			}
 		}
 	})
 
@@ -365,6 +386,11 @@ func TestVolumesPersistAndSharedPaths(t *testing.T) {
 	code, r := e.code("run", "--rm", "-v", outside+":/s", testImage, "true")
 	if code == 0 || !strings.Contains(r.stderr, "Mounts denied: \nThe path "+outside+" is not shared from the host and is not known to Berth.") {
 		t.Errorf("bind outside the shared paths: %v", r)
+	}
+
+	// The engine's own socket is not in a shared folder, yet allowed.
+	if out := e.ok(t, "run", "--rm", "-v", e.sock+":/var/run/docker.sock", testImage, "sh", "-c", "test -S /var/run/docker.sock && echo socket"); out != "socket" {
+		t.Errorf("engine socket bind: %q", out)
 	}
 
 	e.ok(t, "volume", "create", "--label", "keep=1", "kept")

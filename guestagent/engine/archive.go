@@ -47,7 +47,9 @@ func (e *Engine) withContainerFS(name string, writable bool, fn func(c *ctr, roo
 	if pid > 0 {
 		return fn(c, "/proc/"+strconv.Itoa(pid)+"/root")
 	}
-	return e.withRootfsView(id, writable, func(root string) error {
+	// A stopped container's own overlay is mounted writable: mount points
+	// of its volumes are made in it, as its next start would.
+	return e.withRootfsView(id, true, func(root string) error {
 		for _, mp := range mounts {
 			if mp.Type != mount.TypeVolume && mp.Type != mount.TypeBind {
 				continue
@@ -55,6 +57,13 @@ func (e *Engine) withContainerFS(name string, writable bool, fn func(c *ctr, roo
 			rel, err := resolveScoped(root, mp.Destination, true)
 			if err != nil {
 				continue
+			}
+			if mp.Type == mount.TypeVolume {
+				// The runtime makes the mount point at start; make it now.
+				if fsys, err := os.OpenRoot(root); err == nil {
+					_ = fsys.MkdirAll(rel, 0o755)
+					fsys.Close()
+				}
 			}
 			dst := filepath.Join(root, rel)
 			if fi, err := os.Lstat(dst); err != nil || !fi.IsDir() {
@@ -332,7 +341,7 @@ func extractTar(root *os.Root, r io.Reader, opts api.ExtractOptions) error {
 		}
 		if dir := path.Dir(name); dir != "." {
 			if err := root.MkdirAll(dir, 0o755); err != nil {
-				return fmt.Errorf("archive entry %q: %w", hdr.Name, err)
+				return entryError(hdr.Name, err)
 			}
 		}
 		existing, lerr := root.Lstat(name)
@@ -346,7 +355,7 @@ func extractTar(root *os.Root, r io.Reader, opts api.ExtractOptions) error {
 		}
 		if exists && !(isDir && existing.IsDir()) && name != "." {
 			if err := root.RemoveAll(name); err != nil {
-				return fmt.Errorf("archive entry %q: %w", hdr.Name, err)
+				return entryError(hdr.Name, err)
 			}
 		}
 		mode := fs.FileMode(hdr.Mode).Perm()
@@ -354,24 +363,24 @@ func extractTar(root *os.Root, r io.Reader, opts api.ExtractOptions) error {
 		case tar.TypeDir:
 			if !exists || !existing.IsDir() {
 				if err := root.Mkdir(name, mode); err != nil {
-					return fmt.Errorf("archive entry %q: %w", hdr.Name, err)
+					return entryError(hdr.Name, err)
 				}
 			}
 		case tar.TypeReg, tar.TypeRegA:
 			f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
 			if err != nil {
-				return fmt.Errorf("archive entry %q: %w", hdr.Name, err)
+				return entryError(hdr.Name, err)
 			}
 			if _, err := io.Copy(f, tr); err != nil {
 				f.Close()
-				return fmt.Errorf("archive entry %q: %w", hdr.Name, err)
+				return entryError(hdr.Name, err)
 			}
 			if err := f.Close(); err != nil {
 				return err
 			}
 		case tar.TypeSymlink:
 			if err := root.Symlink(hdr.Linkname, name); err != nil {
-				return fmt.Errorf("archive entry %q: %w", hdr.Name, err)
+				return entryError(hdr.Name, err)
 			}
 		case tar.TypeLink:
 			target, err := snapshot.CleanEntryPath(hdr.Linkname)
@@ -379,11 +388,11 @@ func extractTar(root *os.Root, r io.Reader, opts api.ExtractOptions) error {
 				return invalid("archive entry %q: invalid hard link target %q", hdr.Name, hdr.Linkname)
 			}
 			if err := root.Link(target, name); err != nil {
-				return fmt.Errorf("archive entry %q: %w", hdr.Name, err)
+				return entryError(hdr.Name, err)
 			}
 		case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
 			if err := mknodIn(root, name, hdr); err != nil {
-				return fmt.Errorf("archive entry %q: %w", hdr.Name, err)
+				return entryError(hdr.Name, err)
 			}
 		default:
 			continue // pax headers and the like
@@ -393,7 +402,7 @@ func extractTar(root *os.Root, r io.Reader, opts api.ExtractOptions) error {
 			uid, gid = hdr.Uid, hdr.Gid
 		}
 		if err := root.Lchown(name, uid, gid); err != nil {
-			return fmt.Errorf("archive entry %q: %w", hdr.Name, err)
+			return entryError(hdr.Name, err)
 		}
 		if hdr.Typeflag == tar.TypeSymlink || hdr.Typeflag == tar.TypeLink {
 			continue
@@ -409,7 +418,7 @@ func extractTar(root *os.Root, r io.Reader, opts api.ExtractOptions) error {
 			fm |= fs.ModeSticky
 		}
 		if err := root.Chmod(name, fm); err != nil {
-			return fmt.Errorf("archive entry %q: %w", hdr.Name, err)
+			return entryError(hdr.Name, err)
 		}
 		if hdr.Typeflag == tar.TypeDir {
 			dirs = append(dirs, dirTime{name, hdr.ModTime})
@@ -609,4 +618,11 @@ func hasSparseRecords(hdr *tar.Header) bool {
 		}
 	}
 	return false
+}
+
+// entryError is a failure to unpack one entry of a docker cp archive: the
+// client's archive is at fault (it climbs out of the destination, or
+// clashes with what is there), so it maps to 400.
+func entryError(name string, err error) error {
+	return errInvalid{fmt.Errorf("archive entry %q: %w", name, err)}
 }

@@ -299,8 +299,12 @@ func (e *Engine) userMounts(m *meta, extra *[]specs.Mount, dsts map[string]bool)
 			if mp.Propagation != "" {
 				o = append(o, string(mp.Propagation))
 			}
-			if err := os.MkdirAll(mp.Source, 0o755); err != nil {
-				return fmt.Errorf("create bind source %s: %w", mp.Source, err)
+			// -v creates a missing host directory, as dockerd does; an
+			// existing file is bound as it is.
+			if _, err := os.Stat(mp.Source); os.IsNotExist(err) {
+				if err := os.MkdirAll(mp.Source, 0o755); err != nil {
+					return fmt.Errorf("create bind source %s: %w", mp.Source, err)
+				}
 			}
 		case mount.TypeVolume:
 			if mp.Source == "" {

@@ -122,7 +122,11 @@ func FuzzResolveScoped(f *testing.F) {
 // extractInto runs extractTar on a fresh directory inside a parent that
 // must stay untouched.
 func extractInto(t *testing.T, data []byte) (parent string, err error) {
-	parent = t.TempDir()
+	parent, err = os.MkdirTemp("", "extract-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(parent) })
 	dst := filepath.Join(parent, "root")
 	if err := os.Mkdir(dst, 0o755); err != nil {
 		t.Fatal(err)
