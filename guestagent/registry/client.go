@@ -156,9 +156,9 @@ type Image struct {
 	Repository string
 	// Digest of the manifest, MediaType its media type; IndexDigest is
 	// the digest of the index it was chosen from, if any.
-	Digest      digest.Digest
-	MediaType   string
-	Manifest []byte
+	Digest    digest.Digest
+	MediaType string
+	Manifest  []byte
 	// Config is set by FetchConfig.
 	Config      []byte
 	ConfigDesc  ocispec.Descriptor
