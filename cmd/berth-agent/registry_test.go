@@ -493,3 +493,94 @@ func TestRegistryTLSAuth(t *testing.T) {
 		t.Errorf("anonymous pull from an auth registry succeeded: %s", r)
 	}
 }
+
+// pushKillImage pushes the test image with extra random layers on top
+// (so that pulls take a while) as ref, and returns it.
+func pushKillImage(t *testing.T, e *engine, reg *testRegistry, ref string) {
+	t.Helper()
+	base := reg.host + "/kill/base:v1"
+	e.ok(t, "tag", testImage, base)
+	e.ok(t, "push", base)
+	e.ok(t, "rmi", base)
+	br, err := name.ParseReference(base, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := remote.Image(br)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 6 {
+		l, err := random.Layer(4<<20, types.OCIUncompressedLayer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if img, err = mutate.AppendLayers(img, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(r, img); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRegistryPullKilled kills the engine with SIGKILL at random points of
+// pulls, 20 times; after each restart every image the engine lists must
+// run, and the last pull completes.
+func TestRegistryPullKilled(t *testing.T) {
+	re := needRegistryEngine(t)
+	reg := startRegistry(t, registryOptions{})
+	ref := reg.host + "/kill/big:v1"
+	pushKillImage(t, re, reg, ref)
+
+	e, err := startEngine(filepath.Join(t.TempDir(), "kill"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.cleanup()
+	defer e.kill()
+	e.watch(t)
+	// One undisturbed pull gives the span the kills are spread over.
+	start := time.Now()
+	e.ok(t, "pull", "-q", ref)
+	span := time.Since(start)
+	t.Logf("an undisturbed pull takes %v", span)
+	e.ok(t, "rmi", ref)
+
+	const kills = 20
+	for i := range kills {
+		cmd := exec.Command("docker", "pull", "-q", ref)
+		cmd.Env = e.env()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Spread the kill points over the whole pull, the first ones
+		// early (manifest, first blobs), the later ones late (commits).
+		time.Sleep(span * time.Duration(i) / kills)
+		e.kill()
+		cmd.Wait()
+		if err := e.start(); err != nil {
+			t.Fatalf("restart %d: %v", i, err)
+		}
+		for _, img := range strings.Fields(e.ok(t, "images", "-q", "--no-trunc")) {
+			if r := e.docker(nil, "run", "--rm", img, "true"); r.code != 0 {
+				t.Fatalf("after kill %d the listed image %s does not run: %s", i, img, r)
+			}
+		}
+		// Every other round leaves what the killed pull did in place, so
+		// the next pull continues from there.
+		if i%2 == 1 {
+			if r := e.docker(nil, "rmi", ref); r.code != 0 && !strings.Contains(r.stderr, "No such image") {
+				t.Fatalf("rmi after kill %d: %s", i, r)
+			}
+		}
+	}
+	e.ok(t, "pull", "-q", ref)
+	if got := e.ok(t, "run", "--rm", ref, "echo", "survived"); got != "survived" {
+		t.Errorf("run after the kills printed %q", got)
+	}
+}

@@ -139,6 +139,14 @@ func (s *Store) pullOne(ctx context.Context, rc *registry.Client, ref reference.
 	if err != nil {
 		return err
 	}
+	// A config already here is not fetched again.
+	cfgBytes, err := s.content.ReadAll(im.ConfigDesc.Digest)
+	if err != nil {
+		if cfgBytes, err = im.FetchConfig(); err != nil {
+			return err
+		}
+	}
+	im.Config = cfgBytes
 	var cfg dockerspec.DockerOCIImage
 	if err := json.Unmarshal(im.Config, &cfg); err != nil {
 		return invalidf("image config of %s: %w", reference.FamiliarString(ref), err)

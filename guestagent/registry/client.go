@@ -78,20 +78,20 @@ func (c *Client) ggcrRef(ref reference.Named, host string) (name.Reference, erro
 	if c.p.IsInsecure(host) {
 		opts = append(opts, name.Insecure)
 	}
-	s := host + "/" + reference.Path(ref)
-	switch r := ref.(type) {
-	case reference.Canonical:
-		s += "@" + r.Digest().String()
-	case reference.NamedTagged:
-		s += ":" + r.Tag()
-	default:
-		s += ":latest"
-	}
-	gr, err := name.ParseReference(s, append(opts, name.StrictValidation)...)
+	// Host names are case-insensitive; the protocol library wants them
+	// in lower case.
+	reg, err := name.NewRegistry(strings.ToLower(host), opts...)
 	if err != nil {
 		return nil, &InvalidError{err: fmt.Errorf("invalid reference format: %w", err)}
 	}
-	return gr, nil
+	repo := reg.Repo(reference.Path(ref))
+	switch r := ref.(type) {
+	case reference.Canonical:
+		return repo.Digest(r.Digest().String()), nil
+	case reference.NamedTagged:
+		return repo.Tag(r.Tag()), nil
+	}
+	return repo.Tag("latest"), nil
 }
 
 func (c *Client) options(ctx context.Context, host string, auth *registrytypes.AuthConfig) ([]remote.Option, error) {
@@ -156,9 +156,10 @@ type Image struct {
 	Repository string
 	// Digest of the manifest, MediaType its media type; IndexDigest is
 	// the digest of the index it was chosen from, if any.
-	Digest      digest.Digest
-	MediaType   string
-	Manifest    []byte
+	Digest    digest.Digest
+	MediaType string
+	Manifest  []byte
+	// Config is set by FetchConfig.
 	Config      []byte
 	ConfigDesc  ocispec.Descriptor
 	Layers      []Layer
@@ -224,7 +225,7 @@ func firstMessage(te *transport.Error) string {
 }
 
 // Resolve fetches the manifest ref names (choosing platform's manifest
-// from an index) and the image config. Docker Hub images are tried on
+// from an index); FetchConfig then gets the config. Docker Hub images are tried on
 // each mirror first. Manifests and configs over their limits are refused;
 // a manifest fetched by digest must match it.
 func (c *Client) Resolve(ctx context.Context, ref reference.Named, platform Platform, auth *registrytypes.AuthConfig) (*Image, error) {
@@ -310,16 +311,24 @@ func (c *Client) resolveOn(ctx context.Context, ref reference.Named, host string
 		return nil, pullError(ref, err)
 	}
 	im.img = img
-	// ggcr checks the config against its digest.
-	cfg, err := img.RawConfigFile()
-	if err != nil {
-		return nil, pullError(ref, fmt.Errorf("fetch image config: %w", err))
+	return im, nil
+}
+
+// FetchConfig fetches the image config and checks it against its digest
+// (callers that keep configs look in their store first).
+func (im *Image) FetchConfig() ([]byte, error) {
+	if im.Config != nil {
+		return im.Config, nil
 	}
-	if digest.FromBytes(cfg) != m.Config.Digest {
-		return nil, fmt.Errorf("pull %s: image config does not match its digest %s", reference.FamiliarString(ref), m.Config.Digest)
+	cfg, err := im.img.RawConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("fetch image config %s: %w", im.ConfigDesc.Digest, err)
+	}
+	if digest.FromBytes(cfg) != im.ConfigDesc.Digest {
+		return nil, fmt.Errorf("image config does not match its digest %s", im.ConfigDesc.Digest)
 	}
 	im.Config = cfg
-	return im, nil
+	return cfg, nil
 }
 
 func isForeign(d ocispec.Descriptor) bool {

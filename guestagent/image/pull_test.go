@@ -1,0 +1,169 @@
+//go:build linux
+
+package image
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/berthdesktop/berth/guestagent/api"
+	"github.com/berthdesktop/berth/guestagent/registry"
+	"github.com/google/go-containerregistry/pkg/name"
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// blobCounter is the in-memory registry, counting blob GETs per path.
+type blobCounter struct {
+	mu    sync.Mutex
+	gets  map[string]int
+	total atomic.Int64
+}
+
+func startCountingRegistry(t *testing.T) (string, *blobCounter) {
+	t.Helper()
+	bc := &blobCounter{gets: map[string]int{}}
+	h := ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/sha256:") {
+			bc.mu.Lock()
+			bc.gets[r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]]++
+			bc.mu.Unlock()
+			bc.total.Add(1)
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://"), bc
+}
+
+func openPullStore(t *testing.T) *Store {
+	t.Helper()
+	rc, err := registry.New(registry.Config{MaxConcurrentDownloads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenWith(t.TempDir(), Options{Registry: rc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func pushTestImage(t *testing.T, ref string, layers int) v1.Image {
+	t.Helper()
+	img, err := random.Image(64<<10, int64(layers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, _ := img.ConfigFile()
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", registry.DefaultPlatform().Architecture
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		t.Fatal(err)
+	}
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(r, img); err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// TestPullConcurrentFetchesOnce pulls one image from two goroutines at
+// once: every blob is fetched once, both pulls succeed, a third pull
+// fetches nothing, and the image's layers are all present.
+func TestPullConcurrentFetchesOnce(t *testing.T) {
+	requireRoot(t)
+	host, bc := startCountingRegistry(t)
+	img := pushTestImage(t, host+"/t/img:v1", 5)
+	s := openPullStore(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	outs := make([]bytes.Buffer, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.ImagePull(context.Background(), host+"/t/img:v1", api.PullOptions{}, &outs[i])
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("pull %d: %v\n%s", i, err, outs[i].String())
+		}
+	}
+	layers, _ := img.Layers()
+	for _, l := range layers {
+		d, _ := l.Digest()
+		if n := bc.gets[d.String()]; n != 1 {
+			t.Errorf("layer %s fetched %d times", d, n)
+		}
+	}
+	before := bc.total.Load()
+	var out bytes.Buffer
+	if err := s.ImagePull(context.Background(), host+"/t/img:v1", api.PullOptions{}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if bc.total.Load() != before {
+		t.Errorf("a pull of a present image fetched %d blobs", bc.total.Load()-before)
+	}
+	msgs := messages(t, out.Bytes())
+	last := msgs[len(msgs)-1].Status
+	if !strings.HasPrefix(last, "Status: Image is up to date for ") {
+		t.Errorf("last message %q", last)
+	}
+	cf, _ := img.ConfigName()
+	im, err := s.Resolve(host + "/t/img:v1")
+	if err != nil || im.ID.String() != cf.String() {
+		t.Fatalf("resolve: %v %v", im, err)
+	}
+	if _, err := s.PrepareRootfs("c1", im.ID); err != nil {
+		t.Fatalf("prepare rootfs of the pulled image: %v", err)
+	}
+}
+
+// TestPullRefusesBadContent: a registry serving a layer that does not
+// match its diff ID leaves no image behind.
+func TestPullRefusesBadDiffID(t *testing.T) {
+	requireRoot(t)
+	host, _ := startCountingRegistry(t)
+	img, err := random.Image(1024, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, _ := img.ConfigFile()
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", registry.DefaultPlatform().Architecture
+	cf.RootFS.DiffIDs[1] = cf.RootFS.DiffIDs[0] // a lie
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := name.ParseReference(host + "/t/bad:v1")
+	if err := remote.Write(r, img); err != nil {
+		t.Fatal(err)
+	}
+	s := openPullStore(t)
+	var out bytes.Buffer
+	err = s.ImagePull(context.Background(), host+"/t/bad:v1", api.PullOptions{}, &out)
+	if err == nil || !strings.Contains(err.Error(), "diff ID") {
+		t.Fatalf("pull of a lying image: %v", err)
+	}
+	if _, err := s.Resolve(host + "/t/bad:v1"); err == nil {
+		t.Error("the lying image is listed")
+	}
+}
