@@ -97,11 +97,6 @@ func (s *Store) pushOne(ctx context.Context, rc *registry.Client, ref reference.
 	defer s.hold(chains)()
 	layers := make([]registry.PushLayer, len(diffIDs))
 	for i := range diffIDs {
-		info, err := s.snap.Layer(chains[i])
-		if err != nil {
-			return fmt.Errorf("push %s: layer %s: %w", reference.FamiliarString(ref), diffIDs[i], err)
-		}
-		_ = info
 		chain, diffID := chains[i], diffIDs[i]
 		rcl, size, err := s.snap.LayerTar(chain, diffID)
 		if err != nil {
