@@ -367,6 +367,20 @@ func TestRegistryPushPull(t *testing.T) {
 	}
 	e.ok(t, "rmi", two, three)
 
+	// push -a and pull -a move every tag of a repository.
+	all := reg.host + "/berth/all"
+	e.ok(t, "tag", testImage, all+":a")
+	e.ok(t, "tag", testImage, all+":b")
+	e.ok(t, "push", "-a", all)
+	e.ok(t, "rmi", all+":a", all+":b")
+	e.ok(t, "pull", "-a", all)
+	for _, tag := range []string{"a", "b"} {
+		if got := inspectField(t, e, "{{.ID}}", all+":"+tag); got != id {
+			t.Errorf("pull -a: %s:%s is %s, want %s", all, tag, got, id)
+		}
+	}
+	e.ok(t, "rmi", all+":a", all+":b")
+
 	// A reference that does not parse is refused with dockerd's words.
 	r := e.docker(nil, "pull", reg.host+"/Upper/case")
 	if r.code == 0 || !strings.Contains(r.stderr, "invalid reference format") {

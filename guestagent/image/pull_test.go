@@ -167,3 +167,49 @@ func TestPullRefusesBadDiffID(t *testing.T) {
 		t.Error("the lying image is listed")
 	}
 }
+
+// TestSharedSize: two images on one base report the base as shared.
+func TestSharedSize(t *testing.T) {
+	requireRoot(t)
+	host, _ := startCountingRegistry(t)
+	base := pushTestImage(t, host+"/t/base:v1", 1)
+	top, err := mutate.AppendLayers(base, mustLayer(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := name.ParseReference(host + "/t/top:v1")
+	if err := remote.Write(r, top); err != nil {
+		t.Fatal(err)
+	}
+	s := openPullStore(t)
+	for _, ref := range []string{"/t/base:v1", "/t/top:v1"} {
+		if err := s.ImagePull(context.Background(), host+ref, api.PullOptions{}, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := s.ImageList(context.Background(), api.ImageListOptions{SharedSize: true})
+	if err != nil || len(list) != 2 {
+		t.Fatalf("list: %v %v", list, err)
+	}
+	if list[0].SharedSize != list[1].SharedSize || list[0].SharedSize <= 0 {
+		t.Errorf("shared sizes %d and %d", list[0].SharedSize, list[1].SharedSize)
+	}
+	for _, im := range list {
+		if im.Size <= im.SharedSize && len(im.RepoTags) == 1 && strings.Contains(im.RepoTags[0], "top") {
+			t.Errorf("top image: size %d, shared %d", im.Size, im.SharedSize)
+		}
+	}
+	list, _ = s.ImageList(context.Background(), api.ImageListOptions{})
+	if list[0].SharedSize != -1 {
+		t.Errorf("shared size without asking: %d", list[0].SharedSize)
+	}
+}
+
+func mustLayer(t *testing.T) v1.Layer {
+	t.Helper()
+	l, err := random.Layer(4096, "application/vnd.oci.image.layer.v1.tar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}

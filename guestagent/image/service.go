@@ -68,6 +68,10 @@ func (s *Store) ImageList(ctx context.Context, opts api.ImageListOptions) ([]ima
 			*pair.dst = &t
 		}
 	}
+	var layerUsers map[digest.Digest]int
+	if opts.SharedSize {
+		layerUsers = s.layerUsers()
+	}
 	out := []imagetypes.Summary{}
 	for id, r := range s.ix.Images {
 		cfg, err := s.config(id)
@@ -112,7 +116,7 @@ func (s *Store) ImageList(ctx context.Context, opts api.ImageListOptions) ([]ima
 			RepoDigests: digests,
 			Created:     created.Unix(),
 			Size:        s.imageSize(r),
-			SharedSize:  -1,
+			SharedSize:  s.sharedSize(r, layerUsers),
 			Labels:      labels,
 			Containers:  -1, // as dockerd: counted only for system df
 		})
@@ -516,4 +520,32 @@ func isSingleReference(refs []reference.Named) bool {
 		single = refs[0]
 	}
 	return len(names) == 1 && names[single.Name()]
+}
+
+// layerUsers counts the images built on each layer (by chain ID); the
+// caller holds s.mu.
+func (s *Store) layerUsers() map[digest.Digest]int {
+	users := map[digest.Digest]int{}
+	for _, r := range s.ix.Images {
+		for _, c := range chainIDs(r.DiffIDs) {
+			users[c]++
+		}
+	}
+	return users
+}
+
+// sharedSize is the size of an image's layers that other images use too
+// (docker system df's SHARED SIZE), or -1 when not asked for.
+func (s *Store) sharedSize(r *record, users map[digest.Digest]int) int64 {
+	if users == nil {
+		return -1
+	}
+	var n int64
+	sizes := s.layerSizes(r)
+	for i, c := range chainIDs(r.DiffIDs) {
+		if users[c] > 1 {
+			n += sizes[i]
+		}
+	}
+	return n
 }
