@@ -273,6 +273,15 @@ func TestVolumes(t *testing.T) {
 		if mountedOnHost(t, v.Mountpoint) {
 			t.Errorf("volume device still mounted after its container ended")
 		}
+		// The common "bind volume": type=none, o=bind, device=host dir.
+		hostDir := t.TempDir()
+		bv := uniqueName("vol-bind")
+		e.ok(t, "volume", "create", "--opt", "type=none", "--opt", "o=bind", "--opt", "device="+hostDir, bv)
+		t.Cleanup(func() { e.docker(nil, "volume", "rm", "-f", bv) })
+		e.ok(t, "run", "--rm", "-v", bv+":/d", testImage, "sh", "-c", "echo via-volume > /d/f")
+		if b, err := os.ReadFile(filepath.Join(hostDir, "f")); err != nil || string(b) != "via-volume\n" {
+			t.Errorf("bind volume wrote %q %v", b, err)
+		}
 		if code, r := e.code("volume", "create", "--opt", "foo=bar", uniqueName("vol-bad")); code == 0 || !strings.Contains(r.stderr, `invalid option: "foo"`) {
 			t.Errorf("unknown option: %v", r)
 		}
