@@ -381,6 +381,11 @@ func TestRegistryPushPull(t *testing.T) {
 	}
 	e.ok(t, "rmi", all+":a", all+":b")
 
+	r0 := e.docker(nil, "push", reg.host+"/berth/nothing:here")
+	if r0.code == 0 || !strings.Contains(r0.stderr, "An image does not exist locally with the tag: "+reg.host+"/berth/nothing") {
+		t.Errorf("push of a missing tag: %s", r0)
+	}
+
 	// A reference that does not parse is refused with dockerd's words.
 	r := e.docker(nil, "pull", reg.host+"/Upper/case")
 	if r.code == 0 || !strings.Contains(r.stderr, "invalid reference format") {
