@@ -297,3 +297,37 @@ func TestPullCompressions(t *testing.T) {
 		t.Errorf("files found in the layers: %v (mounts %+v)", found, ms)
 	}
 }
+
+// TestPullRefusesHostileLayer: a layer with an entry climbing out of the
+// layer root is refused, naming the entry, and no image is left.
+func TestPullRefusesHostileLayer(t *testing.T) {
+	requireRoot(t)
+	host, _ := startCountingRegistry(t)
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	tw.WriteHeader(&tar.Header{Name: "../../escape", Mode: 0o644, Size: 1, Typeflag: tar.TypeReg})
+	tw.Write([]byte("x"))
+	tw.Close()
+	data := b.Bytes()
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, _ := mutate.AppendLayers(empty.Image, l)
+	cf, _ := img.ConfigFile()
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", registry.DefaultPlatform().Architecture
+	img, _ = mutate.ConfigFile(img, cf)
+	r, _ := name.ParseReference(host + "/t/hostile:v1")
+	if err := remote.Write(r, img); err != nil {
+		t.Fatal(err)
+	}
+	s := openPullStore(t)
+	err = s.ImagePull(context.Background(), host+"/t/hostile:v1", api.PullOptions{}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "../../escape") {
+		t.Fatalf("pull of a hostile layer: %v", err)
+	}
+	if _, err := s.Resolve(host + "/t/hostile:v1"); err == nil {
+		t.Error("the hostile image is listed")
+	}
+}
