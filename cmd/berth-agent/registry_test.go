@@ -381,6 +381,11 @@ func TestRegistryPushPull(t *testing.T) {
 	}
 	e.ok(t, "rmi", all+":a", all+":b")
 
+	r0 := e.docker(nil, "push", reg.host+"/berth/nothing:here")
+	if r0.code == 0 || !strings.Contains(r0.stderr, "An image does not exist locally with the tag: "+reg.host+"/berth/nothing") {
+		t.Errorf("push of a missing tag: %s", r0)
+	}
+
 	// A reference that does not parse is refused with dockerd's words.
 	r := e.docker(nil, "pull", reg.host+"/Upper/case")
 	if r.code == 0 || !strings.Contains(r.stderr, "invalid reference format") {
@@ -442,7 +447,14 @@ func TestRegistryMultiArch(t *testing.T) {
 	if got := inspectField(t, e, "{{.Architecture}}", ref); got != other {
 		t.Errorf("--platform linux/%s pulled %s", other, got)
 	}
+	// By the index's digest, which is what RepoDigests names.
+	rd := inspectField(t, e, "{{index .RepoDigests 0}}", ref)
 	e.ok(t, "rmi", ref)
+	e.ok(t, "pull", rd)
+	if got := inspectField(t, e, "{{.Architecture}}", rd); got != goruntime.GOARCH {
+		t.Errorf("pull by index digest chose %s", got)
+	}
+	e.ok(t, "rmi", rd)
 	r := e.docker(nil, "pull", "--platform", "linux/s390x", ref)
 	if r.code == 0 || !strings.Contains(r.stderr, "no matching manifest for linux/s390x") {
 		t.Errorf("pull for a platform the index lacks: %s", r)

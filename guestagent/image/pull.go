@@ -183,8 +183,14 @@ func (s *Store) pullOne(ctx context.Context, rc *registry.Client, ref reference.
 	if len(chains) > 0 {
 		top = chains[len(chains)-1]
 	}
+	// The digest the image is known by is the one a pull names: the
+	// index's, when the manifest was chosen from one (as dockerd).
+	repoDigest := im.Digest
+	if im.IndexDigest != "" {
+		repoDigest = im.IndexDigest
+	}
 	named := reference.TrimNamed(ref)
-	canonical, err := reference.WithDigest(named, im.Digest)
+	canonical, err := reference.WithDigest(named, repoDigest)
 	if err != nil {
 		return &invalidError{err: err}
 	}
@@ -220,7 +226,7 @@ func (s *Store) pullOne(ctx context.Context, rc *registry.Client, ref reference.
 	}
 	s.rememberBlobs(diffIDs, blobs)
 
-	pr.status("", "Digest: "+im.Digest.String())
+	pr.status("", "Digest: "+repoDigest.String())
 	if final {
 		if newer {
 			pr.status("", "Status: Downloaded newer image for "+reference.FamiliarString(ref))

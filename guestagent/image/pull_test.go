@@ -3,12 +3,15 @@
 package image
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,12 +19,16 @@ import (
 
 	"github.com/berthdesktop/berth/guestagent/api"
 	"github.com/berthdesktop/berth/guestagent/registry"
+	"github.com/google/go-containerregistry/pkg/compression"
 	"github.com/google/go-containerregistry/pkg/name"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // blobCounter is the in-memory registry, counting blob GETs per path.
@@ -212,4 +219,115 @@ func mustLayer(t *testing.T) v1.Layer {
 		t.Fatal(err)
 	}
 	return l
+}
+
+// TestPullCompressions pulls an image whose layers are gzip, zstd and
+// uncompressed tars, and checks their files.
+func TestPullCompressions(t *testing.T) {
+	requireRoot(t)
+	host, _ := startCountingRegistry(t)
+	tarOf := func(name, body string) []byte {
+		var b bytes.Buffer
+		tw := tar.NewWriter(&b)
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})
+		tw.Write([]byte(body))
+		tw.Close()
+		return b.Bytes()
+	}
+	var layers []v1.Layer
+	for _, c := range []struct {
+		name string
+		opts []tarball.LayerOption
+	}{
+		{"gz", []tarball.LayerOption{tarball.WithCompression(compression.GZip)}},
+		{"zst", []tarball.LayerOption{tarball.WithCompression(compression.ZStd), tarball.WithMediaType(types.OCILayerZStd)}},
+		{"plain", []tarball.LayerOption{tarball.WithMediaType(types.OCIUncompressedLayer)}},
+	} {
+		data := tarOf(c.name, "content of "+c.name)
+		l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }, c.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		layers = append(layers, l)
+	}
+	img, err := mutate.AppendLayers(empty.Image, layers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, _ := img.ConfigFile()
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", registry.DefaultPlatform().Architecture
+	img, _ = mutate.ConfigFile(img, cf)
+	img = mutate.MediaType(img, types.OCIManifestSchema1)
+	r, _ := name.ParseReference(host + "/t/comp:v1")
+	if err := remote.Write(r, img); err != nil {
+		t.Fatal(err)
+	}
+	s := openPullStore(t)
+	if err := s.ImagePull(context.Background(), host+"/t/comp:v1", api.PullOptions{}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	im, err := s.Resolve(host + "/t/comp:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := s.PrepareRootfs("comp", im.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The lower directories hold one file each.
+	var lower string
+	for _, o := range ms[0].Options {
+		if v, ok := strings.CutPrefix(o, "lowerdir="); ok {
+			lower = v
+		}
+	}
+	found := map[string]bool{}
+	for _, d := range strings.Split(lower, ":") {
+		if !filepath.IsAbs(d) {
+			d = filepath.Join(ms[0].Source, d)
+		}
+		for _, n := range []string{"gz", "zst", "plain"} {
+			if b, err := os.ReadFile(filepath.Join(d, n)); err == nil && string(b) == "content of "+n {
+				found[n] = true
+			}
+		}
+	}
+	if len(found) != 3 {
+		t.Errorf("files found in the layers: %v (mounts %+v)", found, ms)
+	}
+}
+
+// TestPullRefusesHostileLayer: a layer with an entry climbing out of the
+// layer root is refused, naming the entry, and no image is left.
+func TestPullRefusesHostileLayer(t *testing.T) {
+	requireRoot(t)
+	host, _ := startCountingRegistry(t)
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	tw.WriteHeader(&tar.Header{Name: "../../escape", Mode: 0o644, Size: 1, Typeflag: tar.TypeReg})
+	tw.Write([]byte("x"))
+	tw.Close()
+	data := b.Bytes()
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, _ := mutate.AppendLayers(empty.Image, l)
+	cf, _ := img.ConfigFile()
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", registry.DefaultPlatform().Architecture
+	img, _ = mutate.ConfigFile(img, cf)
+	r, _ := name.ParseReference(host + "/t/hostile:v1")
+	if err := remote.Write(r, img); err != nil {
+		t.Fatal(err)
+	}
+	s := openPullStore(t)
+	err = s.ImagePull(context.Background(), host+"/t/hostile:v1", api.PullOptions{}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "../../escape") {
+		t.Fatalf("pull of a hostile layer: %v", err)
+	}
+	if _, err := s.Resolve(host + "/t/hostile:v1"); err == nil {
+		t.Error("the hostile image is listed")
+	}
 }
