@@ -247,6 +247,12 @@ func TestVolumes(t *testing.T) {
 		if out := e.ok(t, "run", "--rm", "--mount", "type=bind,src="+dir+",dst=/h,bind-recursive=disabled", testImage, "ls", "/h/sub"); out != "" {
 			t.Errorf("non-recursive bind shows %q", out)
 		}
+		for prop, tag := range map[string]string{"rshared": "shared:", "rprivate": ""} {
+			out := e.ok(t, "run", "--rm", "-v", dir+":/h:"+prop, testImage, "grep", " /h ", "/proc/self/mountinfo")
+			if fields := strings.SplitN(out, " - ", 2)[0]; (tag != "" && !strings.Contains(fields, tag)) || (tag == "" && (strings.Contains(fields, "shared:") || strings.Contains(fields, "master:"))) {
+				t.Errorf("%s bind in the container's mountinfo: %q", prop, out)
+			}
+		}
 		id := e.create(t, "--mount", "type=bind,src="+dir+",dst=/h,bind-propagation=rslave", "-v", dir+":/h2:ro", testImage, "true")
 		ms := e.inspect(t, id).Mounts
 		byDst := map[string]string{}
