@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/berthdesktop/berth/guestagent/api"
 	"github.com/berthdesktop/berth/guestagent/registry"
@@ -329,5 +330,72 @@ func TestPullRefusesHostileLayer(t *testing.T) {
 	}
 	if _, err := s.Resolve(host + "/t/hostile:v1"); err == nil {
 		t.Error("the hostile image is listed")
+	}
+}
+
+// TestPullConcurrencyLimit: with max-concurrent-downloads 2, layer
+// downloads run two at a time, never more. Each blob request is held until
+// as many are in flight as the limit allows (or all have started), so a
+// pull that downloads fewer at once would hang there (bounded by a guard)
+// and one that downloads more is seen.
+func TestPullConcurrencyLimit(t *testing.T) {
+	requireRoot(t)
+	const limit, n = 2, 5
+	img := func() v1.Image {
+		im, err := random.Image(32<<10, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf, _ := im.ConfigFile()
+		cf = cf.DeepCopy()
+		cf.OS, cf.Architecture = "linux", registry.DefaultPlatform().Architecture
+		im, _ = mutate.ConfigFile(im, cf)
+		return im
+	}()
+	layerDigests := map[string]bool{}
+	ls, _ := img.Layers()
+	for _, l := range ls {
+		d, _ := l.Digest()
+		layerDigests[d.String()] = true
+	}
+	h := ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)))
+	var mu sync.Mutex
+	cond := sync.NewCond(&mu)
+	inflight, started, most := 0, 0, 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d := r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]
+		if r.Method != http.MethodGet || !layerDigests[d] {
+			h.ServeHTTP(w, r)
+			return
+		}
+		mu.Lock()
+		inflight++
+		started++
+		most = max(most, inflight)
+		cond.Broadcast()
+		guard := time.AfterFunc(30*time.Second, func() { mu.Lock(); cond.Broadcast(); mu.Unlock() })
+		deadline := time.Now().Add(30 * time.Second)
+		for inflight < limit && started < n && time.Now().Before(deadline) {
+			cond.Wait()
+		}
+		guard.Stop()
+		mu.Unlock()
+		h.ServeHTTP(w, r)
+		mu.Lock()
+		inflight--
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	r, _ := name.ParseReference(host + "/t/limit:v1")
+	if err := remote.Write(r, img); err != nil {
+		t.Fatal(err)
+	}
+	s := openPullStore(t)
+	if err := s.ImagePull(context.Background(), host+"/t/limit:v1", api.PullOptions{}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if most != limit {
+		t.Errorf("%d layer downloads at once, want %d", most, limit)
 	}
 }
