@@ -381,6 +381,11 @@ func TestRegistryPushPull(t *testing.T) {
 	}
 	e.ok(t, "rmi", all+":a", all+":b")
 
+	r0 := e.docker(nil, "push", reg.host+"/berth/nothing:here")
+	if r0.code == 0 || !strings.Contains(r0.stderr, "An image does not exist locally with the tag: "+reg.host+"/berth/nothing") {
+		t.Errorf("push of a missing tag: %s", r0)
+	}
+
 	// A reference that does not parse is refused with dockerd's words.
 	r := e.docker(nil, "pull", reg.host+"/Upper/case")
 	if r.code == 0 || !strings.Contains(r.stderr, "invalid reference format") {
@@ -549,9 +554,10 @@ func pushKillImage(t *testing.T, e *engine, reg *testRegistry, ref string) {
 	}
 }
 
-// TestRegistryPullKilled kills the engine with SIGKILL at random points of
-// pulls, 20 times; after each restart every image the engine lists must
-// run, and the last pull completes.
+// TestRegistryPullKilled kills the engine with SIGKILL at points spread
+// over pulls, 20 times, then 5 times each during pushes and removals;
+// after each restart every image the engine lists must run, and the last
+// pull and push complete.
 func TestRegistryPullKilled(t *testing.T) {
 	re := needRegistryEngine(t)
 	reg := startRegistry(t, registryOptions{})
@@ -603,5 +609,53 @@ func TestRegistryPullKilled(t *testing.T) {
 	e.ok(t, "pull", "-q", ref)
 	if got := e.ok(t, "run", "--rm", ref, "echo", "survived"); got != "survived" {
 		t.Errorf("run after the kills printed %q", got)
+	}
+
+	// Kills during pushes and removals leave a store whose images run, and
+	// the next push completes.
+	dst := startRegistry(t, registryOptions{})
+	target := dst.host + "/kill/pushed:v1"
+	e.ok(t, "tag", ref, target)
+	start = time.Now()
+	e.ok(t, "push", "-q", target)
+	pushSpan := time.Since(start)
+	const pushKills = 5
+	for i := range pushKills {
+		dst2 := startRegistry(t, registryOptions{})
+		target2 := dst2.host + "/kill/pushed:v1"
+		e.ok(t, "tag", ref, target2)
+		cmd := exec.Command("docker", "push", "-q", target2)
+		cmd.Env = e.env()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(pushSpan * time.Duration(i) / pushKills)
+		e.kill()
+		cmd.Wait()
+		if err := e.start(); err != nil {
+			t.Fatalf("restart after push kill %d: %v", i, err)
+		}
+		// A removal killed midway.
+		rm := exec.Command("docker", "rmi", target2)
+		rm.Env = e.env()
+		if err := rm.Start(); err != nil {
+			t.Fatal(err)
+		}
+		e.kill()
+		rm.Wait()
+		if err := e.start(); err != nil {
+			t.Fatalf("restart after rmi kill %d: %v", i, err)
+		}
+		for _, img := range strings.Fields(e.ok(t, "images", "-q", "--no-trunc")) {
+			if r := e.docker(nil, "run", "--rm", img, "true"); r.code != 0 {
+				t.Fatalf("after push/rmi kill %d the listed image %s does not run: %s", i, img, r)
+			}
+		}
+		if i == pushKills-1 {
+			if r := e.docker(nil, "tag", ref, target2); r.code != 0 {
+				t.Fatal(r)
+			}
+			e.ok(t, "push", "-q", target2)
+		}
 	}
 }

@@ -71,9 +71,23 @@ func (d *distStore) save() error {
 }
 
 // rememberBlobs records that blobs[i] holds layer diffIDs[i].
+// Hints of layers no image has any more are dropped.
 func (s *Store) rememberBlobs(diffIDs []digest.Digest, blobs []registry.Blob) {
+	live := map[digest.Digest]bool{}
+	s.mu.Lock()
+	for _, r := range s.ix.Images {
+		for _, d := range r.DiffIDs {
+			live[d] = true
+		}
+	}
+	s.mu.Unlock()
 	s.dist.mu.Lock()
 	defer s.dist.mu.Unlock()
+	for d := range s.dist.m {
+		if !live[d] {
+			delete(s.dist.m, d)
+		}
+	}
 	for i, b := range blobs {
 		if i < len(diffIDs) {
 			s.dist.add(diffIDs[i], b)

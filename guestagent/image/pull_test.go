@@ -3,25 +3,33 @@
 package image
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/berthdesktop/berth/guestagent/api"
 	"github.com/berthdesktop/berth/guestagent/registry"
+	"github.com/google/go-containerregistry/pkg/compression"
 	"github.com/google/go-containerregistry/pkg/name"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // blobCounter is the in-memory registry, counting blob GETs per path.
@@ -212,4 +220,182 @@ func mustLayer(t *testing.T) v1.Layer {
 		t.Fatal(err)
 	}
 	return l
+}
+
+// TestPullCompressions pulls an image whose layers are gzip, zstd and
+// uncompressed tars, and checks their files.
+func TestPullCompressions(t *testing.T) {
+	requireRoot(t)
+	host, _ := startCountingRegistry(t)
+	tarOf := func(name, body string) []byte {
+		var b bytes.Buffer
+		tw := tar.NewWriter(&b)
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})
+		tw.Write([]byte(body))
+		tw.Close()
+		return b.Bytes()
+	}
+	var layers []v1.Layer
+	for _, c := range []struct {
+		name string
+		opts []tarball.LayerOption
+	}{
+		{"gz", []tarball.LayerOption{tarball.WithCompression(compression.GZip)}},
+		{"zst", []tarball.LayerOption{tarball.WithCompression(compression.ZStd), tarball.WithMediaType(types.OCILayerZStd)}},
+		{"plain", []tarball.LayerOption{tarball.WithMediaType(types.OCIUncompressedLayer)}},
+	} {
+		data := tarOf(c.name, "content of "+c.name)
+		l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }, c.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		layers = append(layers, l)
+	}
+	img, err := mutate.AppendLayers(empty.Image, layers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, _ := img.ConfigFile()
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", registry.DefaultPlatform().Architecture
+	img, _ = mutate.ConfigFile(img, cf)
+	img = mutate.MediaType(img, types.OCIManifestSchema1)
+	r, _ := name.ParseReference(host + "/t/comp:v1")
+	if err := remote.Write(r, img); err != nil {
+		t.Fatal(err)
+	}
+	s := openPullStore(t)
+	if err := s.ImagePull(context.Background(), host+"/t/comp:v1", api.PullOptions{}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	im, err := s.Resolve(host + "/t/comp:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := s.PrepareRootfs("comp", im.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The lower directories hold one file each.
+	var lower string
+	for _, o := range ms[0].Options {
+		if v, ok := strings.CutPrefix(o, "lowerdir="); ok {
+			lower = v
+		}
+	}
+	found := map[string]bool{}
+	for _, d := range strings.Split(lower, ":") {
+		if !filepath.IsAbs(d) {
+			d = filepath.Join(ms[0].Source, d)
+		}
+		for _, n := range []string{"gz", "zst", "plain"} {
+			if b, err := os.ReadFile(filepath.Join(d, n)); err == nil && string(b) == "content of "+n {
+				found[n] = true
+			}
+		}
+	}
+	if len(found) != 3 {
+		t.Errorf("files found in the layers: %v (mounts %+v)", found, ms)
+	}
+}
+
+// TestPullRefusesHostileLayer: a layer with an entry climbing out of the
+// layer root is refused, naming the entry, and no image is left.
+func TestPullRefusesHostileLayer(t *testing.T) {
+	requireRoot(t)
+	host, _ := startCountingRegistry(t)
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	tw.WriteHeader(&tar.Header{Name: "../../escape", Mode: 0o644, Size: 1, Typeflag: tar.TypeReg})
+	tw.Write([]byte("x"))
+	tw.Close()
+	data := b.Bytes()
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, _ := mutate.AppendLayers(empty.Image, l)
+	cf, _ := img.ConfigFile()
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", registry.DefaultPlatform().Architecture
+	img, _ = mutate.ConfigFile(img, cf)
+	r, _ := name.ParseReference(host + "/t/hostile:v1")
+	if err := remote.Write(r, img); err != nil {
+		t.Fatal(err)
+	}
+	s := openPullStore(t)
+	err = s.ImagePull(context.Background(), host+"/t/hostile:v1", api.PullOptions{}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "../../escape") {
+		t.Fatalf("pull of a hostile layer: %v", err)
+	}
+	if _, err := s.Resolve(host + "/t/hostile:v1"); err == nil {
+		t.Error("the hostile image is listed")
+	}
+}
+
+// TestPullConcurrencyLimit: with max-concurrent-downloads 2, layer
+// downloads run two at a time, never more. Each blob request is held until
+// as many are in flight as the limit allows (or all have started), so a
+// pull that downloads fewer at once would hang there (bounded by a guard)
+// and one that downloads more is seen.
+func TestPullConcurrencyLimit(t *testing.T) {
+	requireRoot(t)
+	const limit, n = 2, 5
+	img := func() v1.Image {
+		im, err := random.Image(32<<10, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf, _ := im.ConfigFile()
+		cf = cf.DeepCopy()
+		cf.OS, cf.Architecture = "linux", registry.DefaultPlatform().Architecture
+		im, _ = mutate.ConfigFile(im, cf)
+		return im
+	}()
+	layerDigests := map[string]bool{}
+	ls, _ := img.Layers()
+	for _, l := range ls {
+		d, _ := l.Digest()
+		layerDigests[d.String()] = true
+	}
+	h := ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)))
+	var mu sync.Mutex
+	cond := sync.NewCond(&mu)
+	inflight, started, most := 0, 0, 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d := r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]
+		if r.Method != http.MethodGet || !layerDigests[d] {
+			h.ServeHTTP(w, r)
+			return
+		}
+		mu.Lock()
+		inflight++
+		started++
+		most = max(most, inflight)
+		cond.Broadcast()
+		guard := time.AfterFunc(30*time.Second, func() { mu.Lock(); cond.Broadcast(); mu.Unlock() })
+		deadline := time.Now().Add(30 * time.Second)
+		for inflight < limit && started < n && time.Now().Before(deadline) {
+			cond.Wait()
+		}
+		guard.Stop()
+		mu.Unlock()
+		h.ServeHTTP(w, r)
+		mu.Lock()
+		inflight--
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	r, _ := name.ParseReference(host + "/t/limit:v1")
+	if err := remote.Write(r, img); err != nil {
+		t.Fatal(err)
+	}
+	s := openPullStore(t)
+	if err := s.ImagePull(context.Background(), host+"/t/limit:v1", api.PullOptions{}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if most != limit {
+		t.Errorf("%d layer downloads at once, want %d", most, limit)
+	}
 }

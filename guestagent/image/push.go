@@ -62,12 +62,12 @@ func (s *Store) ImagePush(ctx context.Context, name, tag string, auth *api.AuthC
 	for _, r := range refs {
 		if _, ok := s.ix.Refs[r.String()]; !ok {
 			s.mu.Unlock()
-			return &notFoundError{ref: reference.FamiliarString(r)}
+			return &noLocalTagError{name: reference.FamiliarName(r)}
 		}
 	}
 	s.mu.Unlock()
 	if len(refs) == 0 {
-		return &notFoundError{ref: reference.FamiliarName(named)}
+		return &noLocalTagError{name: reference.FamiliarName(named)}
 	}
 	pr := newProgress(out)
 	pr.status("", "The push refers to repository ["+named.Name()+"]")
@@ -173,3 +173,11 @@ var (
 	_ api.ImagePusher     = (*Store)(nil)
 	_ api.RegistryBackend = (*Store)(nil)
 )
+
+// noLocalTagError is dockerd's 404 for pushing a name nothing carries.
+type noLocalTagError struct{ name string }
+
+func (e *noLocalTagError) Error() string {
+	return "An image does not exist locally with the tag: " + e.name
+}
+func (e *noLocalTagError) NotFound() {}
