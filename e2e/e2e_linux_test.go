@@ -296,6 +296,14 @@ func TestVM(t *testing.T) {
 		}
 	})
 
+	t.Run("docker_sock_bind", func(t *testing.T) {
+		// Containers that drive the engine bind its socket at Docker's path.
+		out := e.mustDocker(t, "run", "--rm", "-v", "/var/run/docker.sock:/var/run/docker.sock", image, "sh", "-c", "test -S /var/run/docker.sock && echo socket")
+		if out != "socket" {
+			t.Fatalf("/var/run/docker.sock in the container: %q", out)
+		}
+	})
+
 	t.Run("published_port", func(t *testing.T) {
 		hostPort := freePort(t)
 		url := "http://127.0.0.1:" + strconv.Itoa(hostPort) + "/"

@@ -25,6 +25,8 @@ const (
 	DataRoot   = "/var/lib/berth"
 	ExecRoot   = "/run/berth"
 	EngineSock = ExecRoot + "/docker.sock"
+	// DockerSock is the engine's second socket, at Docker's usual path.
+	DockerSock = "/var/run/docker.sock"
 	// ModulesLoad lists the modules of the devices pid1 needs, each line a
 	// module and what it needs ("PATH: DEP..."); ModulesEngineLoad those
 	// only the engine needs, loaded while pid1 goes on.
@@ -231,7 +233,10 @@ func EngineArgs(p Params) []string {
 	if p.Engine != "" {
 		bin = p.Engine
 	}
-	args := []string{bin, "engine", "--data-root", DataRoot, "--exec-root", ExecRoot, "-H", "unix://" + EngineSock}
+	// The API also answers at Docker's usual path, so that containers can
+	// bind /var/run/docker.sock (the engine lets binds of its own sockets
+	// through, shared folder or not).
+	args := []string{bin, "engine", "--data-root", DataRoot, "--exec-root", ExecRoot, "-H", "unix://" + EngineSock, "-H", "unix://" + DockerSock}
 	if len(p.Shares) > 0 {
 		paths := make([]string, 0, len(p.Shares))
 		for _, s := range p.Shares {
