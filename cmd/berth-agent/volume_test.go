@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/volume"
@@ -58,6 +60,7 @@ func TestVolumes(t *testing.T) {
 
 	t.Run("create ls inspect rm", func(t *testing.T) {
 		name := uniqueName("vol-labels")
+		since := time.Now().Add(-time.Second).Unix()
 		if got := e.ok(t, "volume", "create", "--label", "team=storage", "--label", "flag", name); got != name {
 			t.Fatalf("volume create printed %q", got)
 		}
@@ -91,6 +94,11 @@ func TestVolumes(t *testing.T) {
 		}
 		if _, err := os.Stat(v.Mountpoint); !os.IsNotExist(err) {
 			t.Errorf("data of removed volume left behind: %v", err)
+		}
+		evs := e.ok(t, "events", "--since", strconv.FormatInt(since, 10), "--until", strconv.FormatInt(time.Now().Unix()+1, 10),
+			"--filter", "type=volume", "--filter", "volume="+name, "--format", "{{.Action}}")
+		if got := strings.Fields(evs); !slices.Equal(got, []string{"create", "destroy"}) {
+			t.Errorf("volume events %v", got)
 		}
 	})
 

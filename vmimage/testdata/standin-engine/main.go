@@ -24,6 +24,7 @@ func main() {
 	fs := flag.NewFlagSet("engine", flag.ExitOnError)
 	dataRoot := fs.String("data-root", "/var/lib/berth", "")
 	fs.String("exec-root", "/run/berth", "")
+	fs.String("shared-paths", "", "")
 	host := fs.String("H", "unix:///run/berth/docker.sock", "")
 	args := os.Args[1:]
 	if len(args) > 0 && args[0] == "engine" {
