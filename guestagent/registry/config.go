@@ -87,6 +87,11 @@ func newPolicy(cfg Config) (*policy, error) {
 			return nil, err
 		}
 		p.mirrors = append(p.mirrors, u)
+		// A mirror named with http:// may be reached over plain HTTP,
+		// as dockerd allows.
+		if u.Scheme == "http" {
+			p.hosts[strings.ToLower(u.Host)] = true
+		}
 	}
 	pc := httpproxy.Config{HTTPProxy: cfg.HTTPProxy, HTTPSProxy: cfg.HTTPSProxy, NoProxy: cfg.NoProxy}
 	if pc.HTTPProxy != "" || pc.HTTPSProxy != "" {

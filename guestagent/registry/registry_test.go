@@ -270,6 +270,9 @@ func TestInsecurePolicy(t *testing.T) {
 			t.Errorf("IsInsecure(%s) = %v, want %v", host, got, want)
 		}
 	}
+	if m := newClient(t, Config{Mirrors: []string{"http://mirror.example:5000", "https://secure.example"}}); !m.IsInsecure("mirror.example:5000") || m.IsInsecure("secure.example") {
+		t.Error("an http:// mirror is not insecure, or an https:// one is")
+	}
 	if _, err := New(Config{Insecure: []string{"http://x"}}); err == nil {
 		t.Error("insecure registry with a scheme accepted")
 	}
