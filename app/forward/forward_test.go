@@ -57,6 +57,9 @@ func (g *fakeGuest) Dial(ctx context.Context, port uint32) (net.Conn, error) {
 			c.Close()
 		case portTunnel:
 			(&link.Tunnel{}).ServeConn(c)
+		case portShell:
+			io.WriteString(c, "shell port")
+			c.Close()
 		default:
 			c.Close()
 		}
@@ -572,5 +575,25 @@ func TestFollowGuest(t *testing.T) {
 	<-done
 	if l := p.List(); len(l) != 0 {
 		t.Fatalf("listeners after FollowGuest ended: %+v", l)
+	}
+}
+
+// TestShellSocket: the shell socket reaches the guest's shell port.
+func TestShellSocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shell.sock")
+	s, err := ListenShell(path, &fakeGuest{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve()
+	defer s.Close()
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if b, err := io.ReadAll(c); err != nil || string(b) != "shell port" {
+		t.Fatalf("through the shell socket: %q, %v", b, err)
 	}
 }
