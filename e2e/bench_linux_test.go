@@ -118,7 +118,9 @@ func BenchmarkVM(b *testing.B) {
 	defer e.docker("rm", "-f", id)
 	ip := e.mustDocker(b, "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", id)
 	if ip == "" || ip == "invalid IP" {
-		b.Skipf("the engine gave the container no network address (%q): no throughput figures", ip)
+		// The figures above stay reported.
+		b.Logf("the engine gave the container no network address (%q): no throughput figures", ip)
+		return
 	}
 	const total = 64 << 20
 	var pub net.Conn

@@ -289,6 +289,19 @@ func TestVM(t *testing.T) {
 		if err != nil || string(b) != "container data\n" {
 			t.Fatalf("file the container wrote, seen on the host: %q, %v", b, err)
 		}
+		// A host path outside the shared folders is refused.
+		outside := t.TempDir()
+		if out, err := e.docker("run", "--rm", "-v", outside+":/data", image, "true"); err == nil || !strings.Contains(out, "Mounts denied") {
+			t.Fatalf("bind of %s, outside the shares: %v\n%s", outside, err, out)
+		}
+	})
+
+	t.Run("docker_sock_bind", func(t *testing.T) {
+		// Containers that drive the engine bind its socket at Docker's path.
+		out := e.mustDocker(t, "run", "--rm", "-v", "/var/run/docker.sock:/var/run/docker.sock", image, "sh", "-c", "test -S /var/run/docker.sock && echo socket")
+		if out != "socket" {
+			t.Fatalf("/var/run/docker.sock in the container: %q", out)
+		}
 	})
 
 	t.Run("published_port", func(t *testing.T) {

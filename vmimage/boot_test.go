@@ -273,9 +273,29 @@ func dialLink(t testing.TB, sock string) *hostLink {
 	}
 	// A ping answered first, as the host end does: the last frames the guest
 	// wrote as a previous host left may still be queued for this one, and
-	// must reach it before any stream of its own is open.
-	if _, err := sess.Ping(); err != nil {
-		t.Fatalf("ping the guest over the link: %v", err)
+	// must reach it before any stream of its own is open. As the host end
+	// (hostlink.SerialDialer), a new ping leaves every half second until one
+	// is answered.
+	answered := make(chan error, 1)
+	deadline := time.After(30 * time.Second)
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for done := false; !done; {
+		go func() {
+			if _, err := sess.Ping(); err == nil {
+				select {
+				case answered <- nil:
+				default:
+				}
+			}
+		}()
+		select {
+		case <-answered:
+			done = true
+		case <-tick.C:
+		case <-deadline:
+			t.Fatal("ping the guest over the link: no answer within 30s")
+		}
 	}
 	l := &hostLink{conn: c, sess: sess}
 	t.Cleanup(func() { sess.Close() })

@@ -192,6 +192,7 @@ func Build(ctx context.Context, cfg Config) (*Manifest, error) {
 		{Path: "proc", Mode: modeDir | 0o555},
 		{Path: "sys", Mode: modeDir | 0o555},
 		{Path: "run", Mode: modeDir | 0o755},
+		{Path: "var/run", Mode: modeSymlink | 0o777, Link: "../run"},
 		{Path: "tmp", Mode: modeDir | 0o1777},
 		{Path: "root", Mode: modeDir | 0o700},
 		{Path: "var/lib/berth", Mode: modeDir | 0o711},

@@ -57,6 +57,33 @@ func TestParseDaemonConfig(t *testing.T) {
 		{name: "trailing", in: `{} {}`, wantErr: "trailing data"},
 		{name: "storage driver", in: `{"storage-driver": "vfs"}`, wantErr: `storage driver "vfs" is not supported`},
 		{name: "accepted compat keys", in: `{"experimental": false, "storage-driver": "overlay2", "insecure-registries": ["r:5000"], "registry-mirrors": []}`},
+		{
+			name: "registry keys",
+			in: `{"insecure-registries": ["r:5000", "10.0.0.0/8"], "registry-mirrors": ["https://m.example:5000"],
+				"proxies": {"http-proxy": "http://p:3128", "https-proxy": "http://p:3129", "no-proxy": "localhost,.internal"},
+				"max-concurrent-downloads": 6, "max-concurrent-uploads": 2, "registry-certs-dir": "/etc/berth/certs.d"}`,
+			check: func(t *testing.T, c *daemonConfig) {
+				rc := c.registryConfig("ua")
+				if len(rc.Insecure) != 2 || len(rc.Mirrors) != 1 || rc.HTTPProxy != "http://p:3128" || rc.HTTPSProxy != "http://p:3129" ||
+					rc.NoProxy != "localhost,.internal" || rc.MaxConcurrentDownloads != 6 || rc.MaxConcurrentUploads != 2 ||
+					rc.CertsDir != "/etc/berth/certs.d" || rc.UserAgent != "ua" {
+					t.Errorf("registry config %+v", rc)
+				}
+			},
+		},
+		{name: "registry defaults", in: `{}`, check: func(t *testing.T, c *daemonConfig) {
+			if rc := c.registryConfig(""); rc.CertsDir != defaultRegistryCertsDir || rc.MaxConcurrentDownloads != 0 {
+				t.Errorf("registry config %+v", rc)
+			}
+		}},
+		{name: "insecure with scheme", in: `{"insecure-registries": ["http://r:5000"]}`, wantErr: `invalid value for "insecure-registries"`},
+		{name: "bad mirror", in: `{"registry-mirrors": ["ftp://m"]}`, wantErr: `invalid value for "registry-mirrors": invalid mirror`},
+		{name: "mirror with path", in: `{"registry-mirrors": ["https://m/v2"]}`, wantErr: `invalid value for "registry-mirrors"`},
+		{name: "unknown proxy key", in: `{"proxies": {"ftp-proxy": "x"}}`, wantErr: `invalid value for "proxies": unknown key "ftp-proxy"`},
+		{name: "proxy wrong type", in: `{"proxies": {"http-proxy": 1}}`, wantErr: `invalid value for "proxies.http-proxy": expected a string`},
+		{name: "zero downloads", in: `{"max-concurrent-downloads": 0}`, wantErr: `invalid value for "max-concurrent-downloads": must be a positive number`},
+		{name: "downloads wrong type", in: `{"max-concurrent-uploads": "3"}`, wantErr: `invalid value for "max-concurrent-uploads": expected a number, got a string`},
+		{name: "relative certs dir", in: `{"registry-certs-dir": "certs"}`, wantErr: `invalid value for "registry-certs-dir"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

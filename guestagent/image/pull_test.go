@@ -115,6 +115,20 @@ func TestPullConcurrentFetchesOnce(t *testing.T) {
 			t.Fatalf("pull %d: %v\n%s", i, err, outs[i].String())
 		}
 	}
+	// The stream carries per-layer status and the final lines.
+	seen := map[string]int{}
+	for _, m := range messages(t, outs[0].Bytes()) {
+		status, _, _ := strings.Cut(m.Status, ":")
+		seen[status]++
+	}
+	for _, st := range []string{"Pulling from t/img", "Digest", "Status"} {
+		if seen[st] != 1 {
+			t.Errorf("%q %d times in %s", st, seen[st], outs[0].String())
+		}
+	}
+	if seen["Pull complete"]+seen["Already exists"] != 5 {
+		t.Errorf("per-layer statuses %v", seen)
+	}
 	layers, _ := img.Layers()
 	for _, l := range layers {
 		d, _ := l.Digest()

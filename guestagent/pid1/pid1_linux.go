@@ -25,6 +25,8 @@ const (
 	DataRoot   = "/var/lib/berth"
 	ExecRoot   = "/run/berth"
 	EngineSock = ExecRoot + "/docker.sock"
+	// DockerSock is the engine's second socket, at Docker's usual path.
+	DockerSock = "/var/run/docker.sock"
 	// ModulesLoad lists the modules of the devices pid1 needs, each line a
 	// module and what it needs ("PATH: DEP..."); ModulesEngineLoad those
 	// only the engine needs, loaded while pid1 goes on.
@@ -219,11 +221,30 @@ func (g *guest) step(name string) {
 
 // engineCommand is the engine's argv.
 func (g *guest) engineCommand() []string {
+	return EngineArgs(g.params)
+}
+
+// EngineArgs is the engine's command line under pid1: its roots and socket
+// in the VM, and the shared folders (mounted at their host paths) as the
+// only host paths bind mounts may name (--shared-paths; a source elsewhere
+// gets Docker Desktop's "Mounts denied" error).
+func EngineArgs(p Params) []string {
 	bin := AgentPath
-	if g.params.Engine != "" {
-		bin = g.params.Engine
+	if p.Engine != "" {
+		bin = p.Engine
 	}
-	return []string{bin, "engine", "--data-root", DataRoot, "--exec-root", ExecRoot, "-H", "unix://" + EngineSock}
+	// The API also answers at Docker's usual path, so that containers can
+	// bind /var/run/docker.sock (the engine lets binds of its own sockets
+	// through, shared folder or not).
+	args := []string{bin, "engine", "--data-root", DataRoot, "--exec-root", ExecRoot, "-H", "unix://" + EngineSock, "-H", "unix://" + DockerSock}
+	if len(p.Shares) > 0 {
+		paths := make([]string, 0, len(p.Shares))
+		for _, s := range p.Shares {
+			paths = append(paths, s.Path)
+		}
+		args = append(args, "--shared-paths", strings.Join(paths, ","))
+	}
+	return args
 }
 
 // startLink serves the channel on every transport asked for and present.

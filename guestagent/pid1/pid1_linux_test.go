@@ -315,3 +315,14 @@ func FuzzMemoryInUse(f *testing.F) {
 		}
 	})
 }
+
+func TestEngineArgs(t *testing.T) {
+	got := strings.Join(EngineArgs(Params{}), " ")
+	if got != "/berth-agent engine --data-root /var/lib/berth --exec-root /run/berth -H unix:///run/berth/docker.sock -H unix:///var/run/docker.sock" {
+		t.Fatalf("no shares: %s", got)
+	}
+	got = strings.Join(EngineArgs(Params{Engine: "/standin", Shares: []Share{{Tag: "share0", Path: "/Users/me"}, {Tag: "share1", Path: "/tmp/x"}}}), " ")
+	if !strings.HasPrefix(got, "/standin engine ") || !strings.HasSuffix(got, " --shared-paths /Users/me,/tmp/x") {
+		t.Fatalf("with shares: %s", got)
+	}
+}

@@ -87,6 +87,11 @@ func newPolicy(cfg Config) (*policy, error) {
 			return nil, err
 		}
 		p.mirrors = append(p.mirrors, u)
+		// A mirror named with http:// may be reached over plain HTTP,
+		// as dockerd allows.
+		if u.Scheme == "http" {
+			p.hosts[strings.ToLower(u.Host)] = true
+		}
 	}
 	pc := httpproxy.Config{HTTPProxy: cfg.HTTPProxy, HTTPSProxy: cfg.HTTPSProxy, NoProxy: cfg.NoProxy}
 	if pc.HTTPProxy != "" || pc.HTTPSProxy != "" {
@@ -169,7 +174,10 @@ func (p *policy) transport(host string) (http.RoundTripper, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	insecure := p.IsInsecure(host)
-	if t := p.transMap[host]; t != nil {
+	// Certificates added to or changed in CertsDir take effect at the
+	// next request, as with dockerd: the transport is keyed by them.
+	key := host + "\x00" + p.certsStamp(host)
+	if t := p.transMap[key]; t != nil {
 		return guard(t, host, insecure), nil
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: insecure}
@@ -190,8 +198,29 @@ func (p *policy) transport(host string) (http.RoundTripper, error) {
 		ReadBufferSize:     256 << 10,
 		WriteBufferSize:    256 << 10,
 	}
-	p.transMap[host] = t
+	p.transMap[key] = t
 	return guard(t, host, insecure), nil
+}
+
+// certsStamp names the state of CertsDir/host: its files' names, sizes
+// and modification times.
+func (p *policy) certsStamp(host string) string {
+	if p.cfg.CertsDir == "" || strings.ContainsAny(host, `/\`) {
+		return ""
+	}
+	entries, err := os.ReadDir(filepath.Join(p.cfg.CertsDir, host))
+	if err != nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, e := range entries {
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		fmt.Fprintf(&b, "%s:%d:%d;", e.Name(), fi.Size(), fi.ModTime().UnixNano())
+	}
+	return b.String()
 }
 
 // loadCerts reads CertsDir/host: *.crt are trusted CAs (added to the

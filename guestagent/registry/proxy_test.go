@@ -163,7 +163,7 @@ func TestCertsDir(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "ca.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c = newClient(t, Config{HTTPSProxy: ps.URL, CertsDir: certs})
+	// The same client sees the CA added meanwhile.
 	if _, err := c.Resolve(context.Background(), ref, Platform{OS: "linux", Architecture: "amd64"}, nil); err != nil {
 		t.Fatalf("registry with its CA in the certs dir: %v", err)
 	}

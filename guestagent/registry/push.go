@@ -13,7 +13,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/stream"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/klauspost/compress/gzip"
 	registrytypes "github.com/moby/moby/api/types/registry"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -32,7 +34,8 @@ type Blob struct {
 
 // PushLayer is one layer of an image to push.
 type PushLayer struct {
-	// DiffID and Size describe the uncompressed layer tar Open returns.
+	// DiffID and Size describe the uncompressed layer tar Open returns;
+	// Open may be called more than once (a retried upload).
 	DiffID digest.Digest
 	Size   int64
 	Open   func() (io.ReadCloser, error)
@@ -62,11 +65,11 @@ type PushResult struct {
 // errNoBytes stops an upload of a known blob whose bytes are not kept.
 var errNoBytes = errors.New("blob content not kept locally")
 
-// Push uploads an image to ref: layers the repository has are skipped (a
-// HEAD first), layers another repository of the registry has are mounted,
-// the rest are uploaded as uncompressed OCI layers (their digest is their
-// diff ID, known without reading them); then the config and an OCI
-// manifest. MaxConcurrentUploads layers go at once.
+// Push uploads an image to ref: layers known to be in the repository are
+// skipped (a HEAD first), layers known in another repository of the
+// registry are mounted, the rest are compressed with gzip while they are
+// uploaded; then the config and an OCI manifest. MaxConcurrentUploads
+// layers go at once.
 func (c *Client) Push(ctx context.Context, ref reference.NamedTagged, auth *registrytypes.AuthConfig, config []byte, layers []PushLayer, progress func(PushEvent)) (*PushResult, error) {
 	host := reference.Domain(ref)
 	if host == "docker.io" {
@@ -185,15 +188,15 @@ func (c *Client) pushLayer(repo name.Repository, host string, l PushLayer, opts 
 			return Blob{}, "", err
 		}
 	}
-	tl := &tarLayer{l: l, progress: progress}
-	if err := remote.WriteLayer(repo, tl, opts...); err != nil {
+	gl := &gzipLayer{l: l, progress: progress}
+	if err := remote.WriteLayer(repo, gl, opts...); err != nil {
 		return Blob{}, "", err
 	}
-	status := "Layer already exists"
-	if tl.opened {
-		status = "Pushed"
+	d, size, ok := gl.result()
+	if !ok {
+		return Blob{}, "", fmt.Errorf("layer %s: upload ended before its digest was known", l.DiffID)
 	}
-	return Blob{Host: host, Repository: repo.RepositoryStr(), Digest: l.DiffID, Size: l.Size, MediaType: ocispec.MediaTypeImageLayer}, status, nil
+	return Blob{Host: host, Repository: repo.RepositoryStr(), Digest: d, Size: size, MediaType: ocispec.MediaTypeImageLayerGzip}, "Pushed", nil
 }
 
 func nameOpts(c *Client, host string) []name.Option {
@@ -211,28 +214,77 @@ func isLayerType(mt string) bool {
 	return false
 }
 
-// tarLayer is an uncompressed layer: its digest is its diff ID.
-type tarLayer struct {
+// gzipLayer is a layer compressed (gzip, fastest level) while it is
+// uploaded: its digest and size are known only once the upload has read
+// it all, so the upload is a streamed one (no HEAD first; layers pushed
+// before are known by the blobs remembered from then).
+type gzipLayer struct {
 	l        PushLayer
 	progress func(int64)
-	opened   bool
+
+	mu     sync.Mutex
+	digest digest.Digest
+	size   int64
 }
 
-func (t *tarLayer) Digest() (v1.Hash, error) { return v1.NewHash(t.l.DiffID.String()) }
-func (t *tarLayer) DiffID() (v1.Hash, error) { return v1.NewHash(t.l.DiffID.String()) }
-func (t *tarLayer) Size() (int64, error)     { return t.l.Size, nil }
-func (t *tarLayer) MediaType() (types.MediaType, error) {
-	return types.OCIUncompressedLayer, nil
+func (g *gzipLayer) result() (digest.Digest, int64, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.digest, g.size, g.digest != ""
 }
-func (t *tarLayer) Compressed() (io.ReadCloser, error) {
-	t.opened = true
-	rc, err := t.l.Open()
+
+func (g *gzipLayer) Digest() (v1.Hash, error) {
+	d, _, ok := g.result()
+	if !ok {
+		return v1.Hash{}, stream.ErrNotComputed
+	}
+	return v1.NewHash(d.String())
+}
+func (g *gzipLayer) DiffID() (v1.Hash, error) { return v1.NewHash(g.l.DiffID.String()) }
+func (g *gzipLayer) Size() (int64, error) {
+	_, n, ok := g.result()
+	if !ok {
+		return 0, stream.ErrNotComputed
+	}
+	return n, nil
+}
+func (g *gzipLayer) MediaType() (types.MediaType, error) { return types.OCILayer, nil }
+
+// Compressed compresses the layer tar on the fly; reading it to the end
+// fixes the digest and size.
+func (g *gzipLayer) Compressed() (io.ReadCloser, error) {
+	rc, err := g.l.Open()
 	if err != nil {
 		return nil, err
 	}
-	return &countingReader{rc: rc, progress: t.progress}, nil
+	pr, pw := io.Pipe()
+	go func() {
+		defer rc.Close()
+		h := digest.SHA256.Digester()
+		cw := &byteCounter{}
+		zw, err := gzip.NewWriterLevel(io.MultiWriter(pw, h.Hash(), cw), gzip.BestSpeed)
+		if err != nil {
+			pw.CloseWithError(err)
+			return
+		}
+		_, err = io.Copy(zw, &countingReader{rc: rc, progress: g.progress})
+		if cerr := zw.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			g.mu.Lock()
+			g.digest, g.size = h.Digest(), cw.n
+			g.mu.Unlock()
+		}
+		pw.CloseWithError(err)
+	}()
+	return pr, nil
 }
-func (t *tarLayer) Uncompressed() (io.ReadCloser, error) { return t.Compressed() }
+func (g *gzipLayer) Uncompressed() (io.ReadCloser, error) { return g.l.Open() }
+
+type byteCounter struct{ n int64 }
+
+func (c *byteCounter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
 // knownLayer is a blob a registry has; its bytes are not here.
 type knownLayer struct{ b Blob }

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"compress/gzip"
 	"context"
 	"errors"
 	"io"
@@ -114,17 +115,16 @@ func TestResolveAndLayers(t *testing.T) {
 			t.Errorf("layer %s: %d bytes, %v", l.Digest, n, err)
 		}
 	}
-	// A layer whose bytes do not match its digest fails at the end.
-	bad := im.Layers[0]
-	bad.Digest = im.Layers[1].Digest
-	bad.Size = im.Layers[1].Size
-	rc, err := im.OpenLayer(Layer{Digest: im.Layers[1].Digest, Size: im.Layers[0].Size - 1})
-	if err == nil {
-		_, err = io.Copy(io.Discard, rc)
-		rc.Close()
-	}
-	if err == nil {
-		t.Error("a layer of the wrong size was accepted")
+	// A layer whose size is not the one announced fails.
+	for _, size := range []int64{im.Layers[1].Size - 1, im.Layers[1].Size + 1} {
+		rc, err := im.OpenLayer(Layer{Digest: im.Layers[1].Digest, Size: size})
+		if err == nil {
+			_, err = io.Copy(io.Discard, rc)
+			rc.Close()
+		}
+		if err == nil {
+			t.Errorf("a layer announced as %d bytes (it has %d) was accepted", size, im.Layers[1].Size)
+		}
 	}
 	// By digest.
 	dref, _ := reference.WithDigest(reference.TrimNamed(mustRef(t, m.host+"/a/b")), im.Digest)
@@ -205,7 +205,8 @@ func TestPushSkipsAndMounts(t *testing.T) {
 	if opened != 1 || statuses[0] != "Pushed" {
 		t.Fatalf("first push: opened %d, %v", opened, statuses)
 	}
-	// Again: the registry has the blob, nothing is read.
+	// Again, with the blob pushed before known: nothing is read.
+	pl.Known = res.Blobs
 	statuses = nil
 	if _, err := c.Push(context.Background(), ref.(reference.NamedTagged), nil, cfg, []PushLayer{pl}, rec); err != nil {
 		t.Fatal(err)
@@ -213,8 +214,7 @@ func TestPushSkipsAndMounts(t *testing.T) {
 	if opened != 1 || statuses[0] != "Layer already exists" {
 		t.Errorf("second push: opened %d, %v", opened, statuses)
 	}
-	// To another repository with the blob known: mounted, not read.
-	pl.Known = res.Blobs
+	// To another repository: mounted, not read.
 	statuses = nil
 	ref2, _ := reference.ParseNormalizedNamed(m.host + "/two/img:v1")
 	if _, err := c.Push(context.Background(), ref2.(reference.NamedTagged), nil, cfg, []PushLayer{pl}, rec); err != nil {
@@ -223,22 +223,33 @@ func TestPushSkipsAndMounts(t *testing.T) {
 	if opened != 1 || !strings.HasPrefix(statuses[0], "Mounted from one/img") {
 		t.Errorf("cross-repository push: opened %d, %v", opened, statuses)
 	}
-	// The pushed image resolves and its layer is the bytes pushed.
+	// The pushed image resolves; its layer is the gzip of the bytes pushed.
 	im, err := c.Resolve(context.Background(), mustRef(t, m.host+"/two/img:v1"), Platform{OS: "linux", Architecture: "amd64"}, nil)
-	if err != nil || im.Layers[0].Digest != diff {
+	if err != nil || im.Layers[0].Digest != res.Blobs[0].Digest || im.Layers[0].MediaType != "application/vnd.oci.image.layer.v1.tar+gzip" {
 		t.Fatalf("resolve pushed: %+v %v", im, err)
+	}
+	rc, err := im.OpenLayer(im.Layers[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(zr)
+	rc.Close()
+	if err != nil || string(got) != string(layer) {
+		t.Errorf("pushed layer holds %d bytes (%v)", len(got), err)
 	}
 	// A known blob the registry lost falls back to an upload.
 	pl.Known = []Blob{{Host: m.host, Repository: "gone/repo", Digest: digest.FromString("gone"), Size: 4, MediaType: "application/vnd.oci.image.layer.v1.tar+gzip"}}
 	ref3, _ := reference.ParseNormalizedNamed(m.host + "/three/img:v1")
-	if _, err := c.Push(context.Background(), ref3.(reference.NamedTagged), nil, cfg, []PushLayer{pl}, func(PushEvent) {}); err != nil {
+	res3, err := c.Push(context.Background(), ref3.(reference.NamedTagged), nil, cfg, []PushLayer{pl}, func(PushEvent) {})
+	if err != nil {
 		t.Fatal(err)
 	}
-	// (The in-memory registry keeps blobs for all repositories, so the
-	// layer itself is found there.)
-	im, err = c.Resolve(context.Background(), mustRef(t, m.host+"/three/img:v1"), Platform{OS: "linux", Architecture: "amd64"}, nil)
-	if err != nil || im.Layers[0].Digest != diff {
-		t.Fatalf("push after a lost blob names %+v, %v", im, err)
+	if opened != 2 || res3.Blobs[0].Digest != res.Blobs[0].Digest {
+		t.Errorf("fallback upload: opened %d, blob %s (first push %s)", opened, res3.Blobs[0].Digest, res.Blobs[0].Digest)
 	}
 }
 
@@ -258,6 +269,9 @@ func TestInsecurePolicy(t *testing.T) {
 		if got := c.IsInsecure(host); got != want {
 			t.Errorf("IsInsecure(%s) = %v, want %v", host, got, want)
 		}
+	}
+	if m := newClient(t, Config{Mirrors: []string{"http://mirror.example:5000", "https://secure.example"}}); !m.IsInsecure("mirror.example:5000") || m.IsInsecure("secure.example") {
+		t.Error("an http:// mirror is not insecure, or an https:// one is")
 	}
 	if _, err := New(Config{Insecure: []string{"http://x"}}); err == nil {
 		t.Error("insecure registry with a scheme accepted")

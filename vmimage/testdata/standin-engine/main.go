@@ -24,7 +24,9 @@ func main() {
 	fs := flag.NewFlagSet("engine", flag.ExitOnError)
 	dataRoot := fs.String("data-root", "/var/lib/berth", "")
 	fs.String("exec-root", "/run/berth", "")
-	host := fs.String("H", "unix:///run/berth/docker.sock", "")
+	fs.String("shared-paths", "", "")
+	var hosts hostFlags
+	fs.Var(&hosts, "H", "repeatable; the stand-in serves the first")
 	args := os.Args[1:]
 	if len(args) > 0 && args[0] == "engine" {
 		args = args[1:]
@@ -40,7 +42,11 @@ func main() {
 		f.Sync()
 		f.Close()
 	}
-	sock := strings.TrimPrefix(*host, "unix://")
+	host := "unix:///run/berth/docker.sock"
+	if len(hosts) > 0 {
+		host = hosts[0]
+	}
+	sock := strings.TrimPrefix(host, "unix://")
 	os.MkdirAll(filepath.Dir(sock), 0o755)
 	os.Remove(sock)
 	ln, err := net.Listen("unix", sock)
@@ -106,3 +112,9 @@ func pivotInNewNamespace() error {
 	}
 	return nil
 }
+
+// hostFlags collects the repeated -H.
+type hostFlags []string
+
+func (h *hostFlags) String() string     { return strings.Join(*h, ",") }
+func (h *hostFlags) Set(v string) error { *h = append(*h, v); return nil }
