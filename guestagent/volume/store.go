@@ -53,6 +53,10 @@ type vol struct {
 	// users are the containers that have it mounted now; a volume with
 	// a device is mounted on _data while there is at least one.
 	users map[string]bool
+	// claimed is set once a container has been told it makes the first
+	// mount, so that two containers starting together do not both copy
+	// the image's content into the volume.
+	claimed bool
 }
 
 // Store is the local volume driver rooted at one directory.
@@ -310,7 +314,9 @@ func (s *Store) Mount(name, id string) (path string, populated bool, err error) 
 	}
 	v.users[id] = true
 	s.emit("mount", name, map[string]string{"container": id})
-	return dir, v.m.Populated, nil
+	populated = v.m.Populated || v.claimed
+	v.claimed = true
+	return dir, populated, nil
 }
 
 // MarkPopulated records that volume name has had its first mount.
