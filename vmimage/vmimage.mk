@@ -10,14 +10,15 @@ VMIMAGE_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || e
 
 .PHONY: vmimage vmimage-test vmimage-bench
 
+# Needs root (apt-get download, dpkg --add-architecture): sudo otherwise.
 vmimage:
-	go run ./vmimage -out build/vm -cache build/vm/cache -version $(VMIMAGE_VERSION) $(VMIMAGE_ARCHES)
+	$(SUDO) env "PATH=$$PATH" $(GO) run ./vmimage -out build/vm -cache build/vm/cache -version $(VMIMAGE_VERSION) $(VMIMAGE_ARCHES)
 
 # Reproducibility and the QEMU boot tests (amd64 and arm64, TCG).
 vmimage-test:
-	go test -count=1 -timeout 20m ./vmimage/ ./guestagent/pid1/ ./guestagent/link/
+	$(SUDO) env "PATH=$$PATH" $(GO) test -count=1 -timeout 20m ./vmimage/ ./guestagent/pid1/ ./guestagent/link/
 
 # Boot time to the agent's ready line against the floor (the same kernel
 # with an init that powers off at once), median of 5.
 vmimage-bench:
-	go test -count=1 -timeout 30m -run '^$$' -bench 'Boot' -benchtime 5x ./vmimage/
+	$(SUDO) env "PATH=$$PATH" $(GO) test -count=1 -timeout 30m -run '^$$' -bench 'Boot' -benchtime 5x ./vmimage/
