@@ -182,9 +182,13 @@ type GuestEnd struct {
 type Transport struct {
 	Name  string
 	Setup func(t testing.TB) (d hostlink.Dialer, g GuestEnd)
+	// Shared sets the transport up once for every check (each leaves the
+	// guest end running), for transports costly to set up, such as a VM.
+	Shared bool
 }
 
-// Run runs the whole suite against tr; each check sets tr up afresh.
+// Run runs the whole suite against tr; each check sets tr up afresh unless
+// tr.Shared.
 func Run(t *testing.T, tr Transport) {
 	tests := []struct {
 		name string
@@ -199,9 +203,17 @@ func Run(t *testing.T, tr Transport) {
 		{"unknown port is closed", testUnknownPort},
 		{"dial waits for guest", testDialWaits},
 	}
+	var d hostlink.Dialer
+	var g GuestEnd
+	if tr.Shared {
+		d, g = tr.Setup(t)
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			d, g := tr.Setup(t)
+			d, g := d, g
+			if !tr.Shared {
+				d, g = tr.Setup(t)
+			}
 			tc.run(t, d, g)
 		})
 	}

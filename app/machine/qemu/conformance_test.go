@@ -81,7 +81,7 @@ func TestConformanceRealVM(t *testing.T) {
 	requireRoot(t)
 	needQEMU(t)
 	kernel, initrd := vmImage(t)
-	linktest.Run(t, linktest.Transport{Name: "vm", Setup: func(t testing.TB) (hostlink.Dialer, linktest.GuestEnd) {
+	linktest.Run(t, linktest.Transport{Name: "vm", Shared: true, Setup: func(t testing.TB) (hostlink.Dialer, linktest.GuestEnd) {
 		cfg := bootConfig(t, kernel, initrd)
 		cfg.MemoryMiB = 512
 		vm, err := Driver{}.newVM(cfg)
