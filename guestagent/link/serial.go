@@ -108,11 +108,16 @@ func (s *Serial) session(ctx context.Context, dev serialDevice, m *Mux, log *slo
 	}
 }
 
-// YamuxConfig is the session configuration both ends use.
+// yamuxConfig is the guest's session configuration. The guest sends no
+// keepalive pings: the host's keep the session alive, and the port itself
+// tells the guest that the host left (a read of 0). A guest ping written
+// while no host is connected would block in the kernel until one connects:
+// yamux's keepalive would then fail and its Close wait for that write, so
+// the session could neither end nor give way to the next one, and the stale
+// ping would reach the next host first.
 func yamuxConfig(log *slog.Logger) *yamux.Config {
 	cfg := yamux.DefaultConfig()
-	cfg.EnableKeepAlive = true
-	cfg.KeepAliveInterval = 10 * time.Second
+	cfg.EnableKeepAlive = false
 	cfg.MaxStreamWindowSize = 1 << 20
 	cfg.LogOutput = nil
 	cfg.Logger = slogPrinter{log}
