@@ -16,11 +16,19 @@ require (
 	github.com/opencontainers/image-spec v1.1.1
 	github.com/opencontainers/runtime-spec v1.3.0
 	github.com/vishvananda/netlink v1.3.1
-	golang.org/x/net v0.9.0
+	golang.org/x/net v0.33.0
 	golang.org/x/sys v0.49.0
 )
 
-require golang.org/x/term v0.47.0
+require (
+	github.com/google/nftables v0.3.0
+	golang.org/x/term v0.47.0
+)
+
+require (
+	github.com/google/go-cmp v0.7.0 // indirect
+	github.com/mdlayher/netlink v1.7.3-0.20250113171957-fbb4dce95f42 // indirect
+)
 
 require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
@@ -28,7 +36,7 @@ require (
 	github.com/docker/docker-credential-helpers v0.9.3 // indirect
 	github.com/google/go-containerregistry v0.22.1
 	github.com/sirupsen/logrus v1.9.4 // indirect
-	golang.org/x/text v0.9.0 // indirect
+	golang.org/x/text v0.21.0 // indirect
 )
 
 require (
@@ -40,8 +48,8 @@ require (
 	github.com/felixge/httpsnoop v1.0.4 // indirect
 	github.com/go-logr/logr v1.4.3 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
-	github.com/mdlayher/socket v0.4.1 // indirect
-	github.com/vishvananda/netns v0.0.5 // indirect
+	github.com/mdlayher/socket v0.5.0 // indirect
+	github.com/vishvananda/netns v0.0.5
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp v0.61.0 // indirect
 	go.opentelemetry.io/otel v1.41.0 // indirect

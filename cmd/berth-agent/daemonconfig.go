@@ -40,6 +40,11 @@ type daemonConfig struct {
 	MaxConcurrentUploads   int
 	RegistryCertsDir       string
 
+	// The default bridge (network.go).
+	Bridge string
+	Bip    string
+	MTU    int
+
 	// Accepted for compatibility with existing daemon.json files; they do
 	// not change the engine's behaviour (yet).
 	Experimental  bool

@@ -49,7 +49,11 @@ type engineFlags struct {
 	// sharedPaths are the host folders bind sources must lie in
 	// (comma-separated; empty allows every path).
 	sharedPaths string
-	set         map[string]bool // flags given on the command line
+	// bridge and bip name the default bridge and its address (dockerd's
+	// --bridge and --bip); daemon.json's "bridge" and "bip" also set them.
+	bridge string
+	bip    string
+	set    map[string]bool // flags given on the command line
 }
 
 type hostList struct{ v *[]string }
@@ -75,6 +79,8 @@ func parseEngineFlags(args []string, stderr io.Writer) (*engineFlags, error) {
 	fs.BoolVar(&f.debug, "debug", false, "debug logging")
 	fs.BoolVar(&f.debug, "D", false, "same as --debug")
 	fs.StringVar(&f.logLevel, "log-level", "", "log level: debug, info, warn, error, fatal")
+	fs.StringVar(&f.bridge, "bridge", "", "name of the default bridge (default berth0)")
+	fs.StringVar(&f.bip, "bip", "", "address and prefix of the default bridge (default 172.17.0.1/16)")
 	fs.StringVar(&f.sharedPaths, "shared-paths", "", "comma-separated host folders bind mounts may use (empty: every path)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -125,6 +131,12 @@ func mergeSettings(f *engineFlags, c *daemonConfig) (*settings, error) {
 	}
 	if f.set["debug"] && c.set["debug"] {
 		conflictOf("debug", fmt.Sprint(f.debug), fmt.Sprint(c.Debug))
+	}
+	if f.set["bridge"] && c.set["bridge"] {
+		conflictOf("bridge", f.bridge, c.Bridge)
+	}
+	if f.set["bip"] && c.set["bip"] {
+		conflictOf("bip", f.bip, c.Bip)
 	}
 	if f.set["log-level"] && c.set["log-level"] {
 		conflictOf("log-level", f.logLevel, c.LogLevel)
@@ -228,6 +240,15 @@ func runEngine(args []string) error {
 		return err
 	}
 
+	bridge, err := openBridge(fl, s.file, log)
+	if err != nil {
+		// Containers with --network none or host still work; bridge ones
+		// fail to start with the engine's message.
+		log.Error("the default bridge network is unavailable", "err", err)
+	} else {
+		defer bridge.Close()
+	}
+
 	cfg := ctrengine.Config{
 		Root:            s.dataRoot,
 		ExecRoot:        s.execRoot,
@@ -239,6 +260,7 @@ func runEngine(args []string) error {
 		ReleaseLeftover: w.release,
 		Volumes:         vols,
 		Shares:          shares,
+		Network:         networker(bridge),
 		Labels:          s.file.Labels,
 		Init:            s.file.Init,
 		Debug:           s.debug,

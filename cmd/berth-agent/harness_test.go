@@ -19,9 +19,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -202,9 +204,19 @@ type engine struct {
 	waitErr   error
 }
 
+// bridgeSeq numbers the engines' bridges.
+var bridgeSeq atomic.Int32
+
 // startEngine starts an engine whose state lives under root (kept across
 // restarts of the same root) and waits until /_ping answers.
 func startEngine(root string, args ...string) (*engine, error) {
+	if !slices.Contains(args, "--bridge") {
+		// Each engine gets a bridge and subnet of its own, so that engines
+		// of concurrent tests (and a running Berth) cannot clash.
+		n := bridgeSeq.Add(1)
+		args = append(args, "--bridge", fmt.Sprintf("bt%dx%d", os.Getpid()%10000, n),
+			"--bip", fmt.Sprintf("10.%d.%d.1/24", 200+n%50, os.Getpid()%250))
+	}
 	e := &engine{
 		extraArgs: args,
 		root:      root,

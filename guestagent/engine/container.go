@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/berthdesktop/berth/guestagent/logs"
+	"github.com/berthdesktop/berth/guestagent/network"
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
 )
@@ -45,6 +46,8 @@ type meta struct {
 	LogPath        string
 	Mounts         []container.MountPoint
 	Vol            volumeState // volumes created for the container (volume.go)
+	// Endpoint is the bridge attachment while the container runs (network.go).
+	Endpoint *network.Endpoint `json:",omitempty"`
 }
 
 // ctr is a container known to the engine. mu guards everything below it;

@@ -43,6 +43,9 @@ type Config struct {
 	// Shares is the shared-folder policy bind sources must pass; the
 	// zero policy allows every path (natively on Linux).
 	Shares hostshare.Policy
+	// Network attaches containers to the default bridge; nil leaves
+	// bridge containers unable to start, with a message saying so.
+	Network Networker
 	// ReleaseLeftover frees what a killed engine left of a container whose
 	// process is gone (its cgroup); nil does nothing.
 	ReleaseLeftover func(id string) error

@@ -9,7 +9,6 @@ import (
 	"github.com/berthdesktop/berth/guestagent/image"
 
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/storage"
 )
 
@@ -87,7 +86,7 @@ func inspect(m *meta) *container.InspectResponse {
 		Config:         &cfg,
 		NetworkSettings: &container.NetworkSettings{
 			SandboxKey: sandboxKey(m),
-			Ports:      network.PortMap{},
+			Ports:      portMap(m),
 			Networks:   networks(m),
 		},
 	}

@@ -109,6 +109,13 @@ func (e *Engine) startLocked(c *ctr) (retErr error) {
 			e.log.Warn("bringing up loopback", "container", c.m.ID, "err", err)
 		}
 	}
+	if err := e.attachNetwork(c, h.Pid()); err != nil {
+		_ = h.Signal(syscall.SIGKILL)
+		h.Wait()
+		_ = h.Delete()
+		st.ExitCode = 128
+		return err
+	}
 	r := newRun(h.IO(), c.m.Config.Tty)
 	r.pump(h.IO(), c.log, c.streams)
 	if err := h.Start(); err != nil {
@@ -169,10 +176,12 @@ func (e *Engine) monitor(c *ctr, h Handle, r *run) {
 	}
 	c.streams.endAll()
 	e.unmountVolumes(c)
+	e.detachNetwork(c.m.ID)
 
 	c.mu.Lock()
 	st := &c.m.State
 	c.h = nil
+	c.m.Endpoint = nil
 	if c.log != nil {
 		// Followers of this run's log end here; the next start reopens it.
 		c.log.Close()

@@ -12,7 +12,6 @@ import (
 
 	"github.com/berthdesktop/berth/guestagent/api"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/network"
 )
 
 var psFilterKeys = map[string]bool{
@@ -234,7 +233,7 @@ func summary(m *meta, t time.Time) container.Summary {
 		ImageID: m.ImageID,
 		Command: cmd,
 		Created: m.Created.Unix(),
-		Ports:   []container.PortSummary{},
+		Ports:   portSummaries(m),
 		Labels:  labels,
 		State:   m.State.stateString(),
 		Status:  m.State.statusString(t),
@@ -245,16 +244,6 @@ func summary(m *meta, t time.Time) container.Summary {
 	}
 	s.HostConfig.NetworkMode = string(m.HostConfig.NetworkMode)
 	return s
-}
-
-// networks reports the container's network endpoints. Until bridge
-// networking exists, a container on "bridge" has its own namespace with
-// loopback only, and no address.
-func networks(m *meta) map[string]*network.EndpointSettings {
-	name := string(m.HostConfig.NetworkMode)
-	return map[string]*network.EndpointSettings{
-		name: {},
-	}
 }
 
 // ContainerPrune implements api.ContainerBackend.
