@@ -37,7 +37,9 @@ var (
 	}
 	engineModules = []string{
 		"overlay", "veth", "bridge", "br_netfilter",
-		"nf_tables", "nft_nat", "nft_masq", "nft_chain_nat",
+		"nf_tables", "nft_nat", "nft_masq", "nft_chain_nat", "nft_fib_ipv4", "nft_ct",
+		// netlink handles open an XFRM socket beside the route one.
+		"xfrm_user",
 	}
 )
 
