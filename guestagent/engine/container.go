@@ -48,6 +48,7 @@ type meta struct {
 	Vol            volumeState // volumes created for the container (volume.go)
 	// Endpoint is the bridge attachment while the container runs (network.go).
 	Endpoint *network.Endpoint `json:",omitempty"`
+	Health   *healthState      `json:",omitempty"` // State.Health (health.go)
 }
 
 // ctr is a container known to the engine. mu guards everything below it;
@@ -72,6 +73,7 @@ type ctr struct {
 	restart  restartState
 	cancelRs chan struct{} // closed to cancel a pending restart
 	execIDs  []string
+	health   *healthMonitor // the running probe loop (health.go)
 	removed  bool
 }
 

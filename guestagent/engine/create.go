@@ -43,6 +43,9 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *containe
 	if cfg.WorkingDir != "" && !filepath.IsAbs(cfg.WorkingDir) {
 		return resp, invalid("the working directory '%s' is invalid, it needs to be an absolute path", cfg.WorkingDir)
 	}
+	if err := validateHealthcheck(cfg.Healthcheck); err != nil {
+		return resp, err
+	}
 	if cfg.StopSignal != "" {
 		if _, err := parseSignal(cfg.StopSignal); err != nil {
 			return resp, err
@@ -294,9 +297,7 @@ func mergeImageConfig(cfg *container.Config, img *image.Image) {
 	for v := range ic.Volumes {
 		cfg.Volumes[v] = struct{}{}
 	}
-	if cfg.Healthcheck == nil && img.Config.Config.Healthcheck != nil {
-		cfg.Healthcheck = img.Config.Config.Healthcheck
-	}
+	mergeHealthcheck(cfg, img)
 	if len(cfg.Shell) == 0 {
 		cfg.Shell = img.Config.Config.Shell
 	}

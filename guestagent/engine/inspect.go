@@ -70,6 +70,7 @@ func inspect(m *meta) *container.InspectResponse {
 			Error:      st.Error,
 			StartedAt:  dockerTime(st.StartedAt),
 			FinishedAt: dockerTime(st.FinishedAt),
+			Health:     m.Health.toAPI(),
 		},
 		Image:          m.ImageID,
 		ResolvConfPath: m.ResolvConfPath,

@@ -140,6 +140,7 @@ func (e *Engine) startLocked(c *ctr) (retErr error) {
 	c.runStarted = make(chan struct{})
 	e.saveLocked(c)
 	e.emitLocked(c, events.ActionStart, nil)
+	e.startHealthLocked(c)
 	go e.monitor(c, h, r)
 	return nil
 }
@@ -182,6 +183,7 @@ func (e *Engine) monitor(c *ctr, h Handle, r *run) {
 	st := &c.m.State
 	c.h = nil
 	c.m.Endpoint = nil
+	e.stopHealthLocked(c, true)
 	if c.log != nil {
 		// Followers of this run's log end here; the next start reopens it.
 		c.log.Close()

@@ -154,8 +154,7 @@ func (pf *psFilter) match(m *meta) bool {
 			}
 			return false
 		}) &&
-		// No container has a health check running yet, so all are "none".
-		anyMatch(pf.health, func(h string) bool { return h == "none" }) &&
+		anyMatch(pf.health, func(h string) bool { return h == healthFilterValue(m) }) &&
 		anyMatch(pf.expose, func(p string) bool {
 			for port := range m.Config.ExposedPorts {
 				if port.String() == p || port.String() == p+"/tcp" {
@@ -236,7 +235,7 @@ func summary(m *meta, t time.Time) container.Summary {
 		Ports:   portSummaries(m),
 		Labels:  labels,
 		State:   m.State.stateString(),
-		Status:  m.State.statusString(t),
+		Status:  m.State.statusString(t) + healthSuffix(m),
 		Mounts:  mounts,
 		NetworkSettings: &container.NetworkSettingsSummary{
 			Networks: networks(m),
