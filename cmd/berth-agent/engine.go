@@ -288,6 +288,11 @@ func runEngine(args []string) error {
 		return err
 	}
 	w.setUsage(eng)
+	bld, err := newBuilder(s.dataRoot, eng, w.imageBackend, log)
+	if err != nil {
+		return err
+	}
+	defer bld.Close()
 	vols.SetEventSink(eng.PublishVolumeEvent)
 
 	srv := api.New(api.Config{
@@ -299,6 +304,7 @@ func runEngine(args []string) error {
 		Registry:      w.registry,
 		Volumes:       vols,
 		Archive:       eng,
+		Builder:       bld,
 		Logger:        log,
 	})
 	var listeners []net.Listener

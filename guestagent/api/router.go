@@ -141,8 +141,8 @@ func (s *Server) buildRoutes() []route {
 		// Parts of the API that later work will serve. They answer 501
 		// with a message saying so rather than dockerd's "page not found",
 		// so that the CLI prints something a user can act on.
-		newRoute(post, "/build", notImplemented("building images is not supported yet")),
-		newRoute(post, "/build/prune", notImplemented("the build cache is not supported yet")),
+		newRoute(post, "/build", s.build),
+		newRoute(post, "/build/prune", s.buildPrune),
 		newRoute(post, "/auth", s.auth),
 		newRoute(get, "/distribution/{name...}/json", s.distributionInspect),
 		newRoute(get, "/system/df", s.systemDF),

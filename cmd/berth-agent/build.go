@@ -1,0 +1,51 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/berthdesktop/berth/guestagent/api"
+	"github.com/berthdesktop/berth/guestagent/builder"
+	"github.com/distribution/reference"
+)
+
+// newBuilder opens the Dockerfile builder on the engine and the image
+// store: tags and pulls go through the store's API backend.
+func newBuilder(dataRoot string, be builder.Backend, images api.ImageBackend, log *slog.Logger) (*builder.Builder, error) {
+	cfg := builder.Config{
+		Root:    filepath.Join(dataRoot, "builder"),
+		Backend: be,
+		Logger:  log,
+		Tag: func(ctx context.Context, imageID, ref string) error {
+			named, err := reference.ParseNormalizedNamed(ref)
+			if err != nil {
+				return builderInvalid{err}
+			}
+			named = reference.TagNameOnly(named)
+			tag := ""
+			if t, ok := named.(reference.Tagged); ok {
+				tag = t.Tag()
+			}
+			return images.ImageTag(ctx, imageID, reference.FamiliarName(named), tag)
+		},
+		Remove: func(ctx context.Context, imageID string) (int64, error) {
+			_, err := images.ImageDelete(ctx, imageID, false, false)
+			return 0, err
+		},
+	}
+	if p, ok := images.(api.ImagePuller); ok {
+		cfg.Pull = func(ctx context.Context, ref string, out io.Writer) error {
+			return p.ImagePull(ctx, ref, api.PullOptions{}, out)
+		}
+	}
+	return builder.New(cfg)
+}
+
+type builderInvalid struct{ error }
+
+func (builderInvalid) InvalidParameter() {}
+func (e builderInvalid) Unwrap() error   { return e.error }
