@@ -3,14 +3,19 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // dockerBuild runs `docker build` with the classic builder.
@@ -121,5 +126,252 @@ CMD ["cat /app/built.txt /app/hello.txt"]
 		"cat sub/a.txt sub/b/c.txt; stat -c '%a %u %g' /usr/local/bin/script.sh; test -e ignored.txt && echo ignored-present; echo end")
 	if files != "a\nc\n700 1000 1001\nend" {
 		t.Errorf("files in the image: %q", files)
+	}
+}
+
+// TestBuildCache rebuilds: no change uses the cache for every step, a
+// touched but unchanged file keeps it, a changed file invalidates from its
+// COPY on, --no-cache uses none, and builder prune empties it.
+func TestBuildCache(t *testing.T) {
+	e := needEngine(t)
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": "FROM " + testImage + "\nENV A=1\nCOPY a.txt /a.txt\nRUN cat /a.txt > /copy.txt\nCOPY b.txt /b.txt\nCMD [\"cat\", \"/copy.txt\"]\n",
+		"a.txt":      "one\n",
+		"b.txt":      "bee\n",
+	})
+	tag := "berth-build/cache:test"
+	e.removeImageLater(t, tag)
+	first := e.buildOK(t, "-t", tag, dir)
+	if strings.Contains(first, "Using cache") {
+		t.Fatalf("first build used the cache:\n%s", first)
+	}
+	id1 := e.ok(t, "image", "inspect", "-f", "{{.Id}}", tag)
+
+	second := e.buildOK(t, "-t", tag, dir)
+	if n := strings.Count(second, "Using cache"); n != 5 {
+		t.Errorf("no-change rebuild used the cache %d times, want 5:\n%s", n, second)
+	}
+	if id := e.ok(t, "image", "inspect", "-f", "{{.Id}}", tag); id != id1 {
+		t.Errorf("no-change rebuild made %s, want %s", id, id1)
+	}
+
+	now := time.Now().Add(time.Hour)
+	if err := os.Chtimes(filepath.Join(dir, "a.txt"), now, now); err != nil {
+		t.Fatal(err)
+	}
+	touched := e.buildOK(t, "-t", tag, dir)
+	if n := strings.Count(touched, "Using cache"); n != 5 {
+		t.Errorf("rebuild after a touch used the cache %d times, want 5:\n%s", n, touched)
+	}
+
+	if err := os.WriteFile(filepath.Join(dir, "a.txt"), []byte("two\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	changed := e.buildOK(t, "-t", tag, dir)
+	if n := strings.Count(changed, "Using cache"); n != 1 {
+		t.Errorf("rebuild after a change used the cache %d times, want 1 (ENV only):\n%s", n, changed)
+	}
+	if got := e.ok(t, "run", "--rm", tag); got != "two" {
+		t.Errorf("container of the rebuilt image prints %q", got)
+	}
+
+	if out := e.buildOK(t, "--no-cache", "-t", tag, dir); strings.Contains(out, "Using cache") {
+		t.Errorf("--no-cache used the cache:\n%s", out)
+	}
+	e.ok(t, "builder", "prune", "-f")
+	if out := e.buildOK(t, "-t", tag, dir); strings.Contains(out, "Using cache") {
+		t.Errorf("build after builder prune used the cache:\n%s", out)
+	}
+}
+
+// TestBuildMultiStage builds only the stages the target needs, copies
+// between stages, runs ONBUILD triggers, and honours --target.
+func TestBuildMultiStage(t *testing.T) {
+	e := needEngine(t)
+	base := "berth-build/onbuild:test"
+	e.removeImageLater(t, base)
+	baseDir := writeContext(t, map[string]string{
+		"Dockerfile": "FROM " + testImage + "\nONBUILD COPY trigger.txt /trigger.txt\nONBUILD RUN echo triggered >> /trigger.txt\n",
+	})
+	e.buildOK(t, "-t", base, baseDir)
+
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": `FROM ` + testImage + ` AS unused
+RUN exit 7
+
+FROM ` + base + ` AS build
+RUN mkdir -p /out && echo artifact > /out/artifact.txt
+
+FROM ` + testImage + `
+COPY --from=build /out/artifact.txt /trigger.txt /result/
+SHELL ["/bin/sh", "-ec"]
+VOLUME /data
+HEALTHCHECK --interval=5s CMD true
+ONBUILD RUN echo child
+MAINTAINER someone@example.com
+CMD cat /result/artifact.txt /result/trigger.txt
+`,
+		"trigger.txt": "from the trigger\n",
+	})
+	tag := "berth-build/multi:test"
+	e.removeImageLater(t, tag)
+	out := e.buildOK(t, "-t", tag, dir)
+	if strings.Contains(out, "exit 7") {
+		t.Errorf("the unused stage was built:\n%s", out)
+	}
+	if !strings.Contains(out, "Executing 2 build triggers") {
+		t.Errorf("no ONBUILD triggers in the output:\n%s", out)
+	}
+	if got := e.ok(t, "run", "--rm", tag); got != "artifact\nfrom the trigger\ntriggered" {
+		t.Errorf("container output %q", got)
+	}
+	cfg := e.ok(t, "image", "inspect", "-f", "{{json .Config.Shell}}|{{json .Config.Volumes}}|{{json .Config.Healthcheck.Test}}|{{json .Config.OnBuild}}|{{.Author}}|{{json .Config.Cmd}}", tag)
+	want := `["/bin/sh","-ec"]|{"/data":{}}|["CMD-SHELL","true"]|["RUN echo child"]|someone@example.com|["/bin/sh","-ec","cat /result/artifact.txt /result/trigger.txt"]`
+	if cfg != want {
+		t.Errorf("image config %s, want %s", cfg, want)
+	}
+
+	target := "berth-build/target:test"
+	e.removeImageLater(t, target)
+	out = e.buildOK(t, "--target", "build", "-t", target, dir)
+	if strings.Contains(out, "exit 7") || strings.Contains(out, "COPY --from") {
+		t.Errorf("--target build ran other stages:\n%s", out)
+	}
+	if got := e.ok(t, "run", "--rm", target, "cat", "/out/artifact.txt"); got != "artifact" {
+		t.Errorf("--target image has %q", got)
+	}
+	if r := e.dockerBuild(nil, "--target", "nosuch", dir); r.code == 0 || !strings.Contains(r.stderr, "nosuch") {
+		t.Errorf("--target of a missing stage: %v", r)
+	}
+}
+
+// TestBuildFailures: a failing RUN shows its output and exit code and
+// tags nothing; a COPY from outside the context is refused.
+func TestBuildFailures(t *testing.T) {
+	e := needEngine(t)
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": "FROM " + testImage + "\nRUN echo about to fail && exit 3\n",
+	})
+	tag := "berth-build/fail:test"
+	r := e.dockerBuild(nil, "-t", tag, dir)
+	if r.code != 3 || !strings.Contains(r.stdout, "about to fail") || !strings.Contains(r.stderr, "returned a non-zero code: 3") {
+		t.Errorf("failing RUN: %v", r)
+	}
+	if code, _ := e.code("image", "inspect", tag); code == 0 {
+		t.Errorf("a failed build tagged %s", tag)
+	}
+	esc := writeContext(t, map[string]string{
+		"Dockerfile": "FROM " + testImage + "\nCOPY ../secret /secret\n",
+	})
+	r = e.dockerBuild(nil, esc)
+	if r.code == 0 || !strings.Contains(r.stderr, "outside the build context") {
+		t.Errorf("COPY from outside the context: %v", r)
+	}
+	link := writeContext(t, map[string]string{
+		"Dockerfile": "FROM " + testImage + "\nCOPY escape/passwd /passwd\n",
+	})
+	if err := os.Symlink("/etc", filepath.Join(link, "escape")); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.dockerBuild(nil, link); r.code == 0 {
+		t.Errorf("COPY through a symlink out of the context succeeded: %v", r)
+	}
+}
+
+// TestBuildInputs: a Dockerfile from stdin, a context tar on stdin, a
+// context at a URL, ADD of a local tar (extracted) and of a URL, -q and
+// --iidfile.
+func TestBuildInputs(t *testing.T) {
+	e := needEngine(t)
+	// A tar.gz for ADD, and a server for the URL cases.
+	var tgz bytes.Buffer
+	zw := gzip.NewWriter(&tgz)
+	tw := tar.NewWriter(zw)
+	body := []byte("inside the archive\n")
+	_ = tw.WriteHeader(&tar.Header{Name: "pkg/readme.txt", Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})
+	_, _ = tw.Write(body)
+	_ = tw.Close()
+	_ = zw.Close()
+
+	var ctxTar bytes.Buffer
+	tw = tar.NewWriter(&ctxTar)
+	df := []byte("FROM " + testImage + "\nCOPY note.txt /note.txt\n")
+	note := []byte("remote context\n")
+	_ = tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(df))})
+	_, _ = tw.Write(df)
+	_ = tw.WriteHeader(&tar.Header{Name: "note.txt", Mode: 0o644, Size: int64(len(note))})
+	_, _ = tw.Write(note)
+	_ = tw.Close()
+
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/file.txt":
+			_, _ = w.Write([]byte("downloaded\n"))
+		case "/context.tar":
+			_, _ = w.Write(ctxTar.Bytes())
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+
+	dir := writeContext(t, map[string]string{
+		"pkg.tar.gz": tgz.String(),
+	})
+	dockerfile := "FROM " + testImage + "\nADD pkg.tar.gz /opt/\nADD " + srv.URL + "/file.txt /dl/\nCMD cat /opt/pkg/readme.txt /dl/file.txt\n"
+	tag := "berth-build/inputs:test"
+	e.removeImageLater(t, tag)
+	iid := filepath.Join(t.TempDir(), "iid")
+	r := e.dockerBuild([]byte(dockerfile), "-q", "--iidfile", iid, "-t", tag, "-f", "-", dir)
+	if r.code != 0 {
+		t.Fatalf("%v", r)
+	}
+	id, err := os.ReadFile(iid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(r.stdout) != strings.TrimSpace(string(id)) || !strings.HasPrefix(string(id), "sha256:") || strings.Contains(r.stdout, "Step") {
+		t.Errorf("-q printed %q, iidfile has %q", r.stdout, id)
+	}
+	if got := e.ok(t, "run", "--rm", tag); got != "inside the archive\ndownloaded" {
+		t.Errorf("container output %q", got)
+	}
+
+	stdinTag := "berth-build/stdin:test"
+	e.removeImageLater(t, stdinTag)
+	if r := e.dockerBuild(ctxTar.Bytes(), "-t", stdinTag, "-"); r.code != 0 {
+		t.Fatalf("%v", r)
+	}
+	if got := e.ok(t, "run", "--rm", stdinTag, "cat", "/note.txt"); got != "remote context" {
+		t.Errorf("context from stdin: %q", got)
+	}
+	urlTag := "berth-build/url:test"
+	e.removeImageLater(t, urlTag)
+	if r := e.dockerBuild(nil, "-t", urlTag, srv.URL+"/context.tar"); r.code != 0 {
+		t.Fatalf("%v", r)
+	}
+	if got := e.ok(t, "run", "--rm", urlTag, "cat", "/note.txt"); got != "remote context" {
+		t.Errorf("context from a URL: %q", got)
+	}
+}
+
+// TestBuildHealthcheck: an image's HEALTHCHECK turns its container
+// unhealthy; --no-healthcheck disables it.
+func TestBuildHealthcheck(t *testing.T) {
+	e := needEngine(t)
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": "FROM " + testImage + "\nHEALTHCHECK --interval=100ms --retries=2 CMD test -f /healthy\nCMD [\"sleep\", \"60\"]\n",
+	})
+	tag := "berth-build/health:test"
+	e.removeImageLater(t, tag)
+	e.buildOK(t, "-t", tag, dir)
+	id := e.runDetached(t, tag)
+	eventually(t, "container of the image unhealthy", func() (bool, string) {
+		h := e.inspect(t, id).State.Health
+		return h != nil && h.Status == "unhealthy", healthString(h)
+	})
+	off := e.runDetached(t, "--no-healthcheck", tag)
+	if h := e.inspect(t, off).State.Health; h != nil {
+		t.Errorf("--no-healthcheck on an image with a HEALTHCHECK: %s", healthString(h))
 	}
 }

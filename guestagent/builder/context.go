@@ -199,7 +199,7 @@ func applyIgnore(dir string, patterns []string, keep ...string) error {
 	for _, k := range keep {
 		keepSet[filepath.ToSlash(filepath.Clean(k))] = true
 	}
-	var remove []string
+	var remove, emptyDirs []string
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -221,7 +221,11 @@ func applyIgnore(dir string, patterns []string, keep ...string) error {
 				remove = append(remove, p)
 				return filepath.SkipDir
 			}
-			if !d.IsDir() {
+			if d.IsDir() {
+				// An exception may bring back something below it: the
+				// directory goes if nothing is left in it.
+				emptyDirs = append(emptyDirs, p)
+			} else {
 				remove = append(remove, p)
 			}
 		}
@@ -234,6 +238,9 @@ func applyIgnore(dir string, patterns []string, keep ...string) error {
 		if err := os.RemoveAll(p); err != nil {
 			return err
 		}
+	}
+	for i := len(emptyDirs) - 1; i >= 0; i-- {
+		_ = os.Remove(emptyDirs[i]) // fails, as it should, when not empty
 	}
 	return nil
 }
