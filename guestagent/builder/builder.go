@@ -3,6 +3,7 @@
 package builder
 
 import (
+	"archive/tar"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,10 +12,12 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/berthdesktop/berth/guestagent/api"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
@@ -193,13 +196,9 @@ func (e *StepError) StepExitCode() int { return e.Code }
 // names a URL) and writes the progress stream to out. flush, when set,
 // is called after each message. It returns the image ID.
 func (b *Builder) Build(ctx context.Context, opts Options, in io.Reader, out io.Writer, flush func()) (string, error) {
+	t0 := time.Now()
 	st := &stream{raw: out, enc: json.NewEncoder(out), flush: flush, quiet: opts.Quiet}
-	dir, err := os.MkdirTemp(b.tmp, "ctx-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(dir)
-
+	var root *memFS
 	if opts.Remote != "" && opts.Remote != "context" {
 		switch {
 		case strings.HasPrefix(opts.Remote, "http://"), strings.HasPrefix(opts.Remote, "https://"):
@@ -225,28 +224,29 @@ func (b *Builder) Build(ctx context.Context, opts Options, in io.Reader, out io.
 				if df == "" {
 					df = "Dockerfile"
 				}
-				data, err := io.ReadAll(f)
-				if err != nil {
+				df = path.Base("/" + filepath.ToSlash(df))
+				if root, err = newMemFS(b.tmp); err != nil {
 					return "", err
 				}
-				if err := os.WriteFile(filepath.Join(dir, filepath.Base(df)), data, 0o644); err != nil {
+				if err := root.addFile(df, tar.Header{Mode: 0o644, ModTime: time.Now()}, f); err != nil {
+					root.Close()
 					return "", err
 				}
-				opts.Dockerfile = filepath.Base(df)
-			} else if err := extractContext(dir, f); err != nil {
+				opts.Dockerfile = df
+			} else if root, err = readContext(b.tmp, f); err != nil {
 				return "", err
 			}
 		default:
 			return "", notImplemented("building from %q is not supported: the context must be a tar stream or the URL of a tarball (git repositories are not supported yet)", opts.Remote)
 		}
-	} else if err := extractContext(dir, in); err != nil {
-		return "", err
-	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return "", err
+	} else {
+		var err error
+		if root, err = readContext(b.tmp, in); err != nil {
+			return "", err
+		}
 	}
 	defer root.Close()
+	tCtx := time.Since(t0)
 
 	dfName := opts.Dockerfile
 	if dfName == "" {
@@ -266,7 +266,7 @@ func (b *Builder) Build(ctx context.Context, opts Options, in io.Reader, out io.
 	if err != nil {
 		return "", fmt.Errorf("read .dockerignore: %w", err)
 	}
-	if err := applyIgnore(dir, patterns, dfRel); err != nil {
+	if err := applyIgnore(root, patterns, dfRel); err != nil {
 		return "", err
 	}
 
@@ -279,6 +279,7 @@ func (b *Builder) Build(ctx context.Context, opts Options, in io.Reader, out io.
 	if err != nil {
 		return "", err
 	}
+	b.cfg.Logger.Debug("build done", "context", tCtx, "total", time.Since(t0))
 	if unused := run.unusedArgs(); len(unused) > 0 {
 		st.printf("[Warning] One or more build-args [%s] were not consumed\n", strings.Join(unused, " "))
 	}

@@ -3,7 +3,9 @@
 package builder
 
 import (
-	"os"
+	"archive/tar"
+	"bytes"
+	"io/fs"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -94,29 +96,71 @@ COPY --from=other /x /x
 	}
 }
 
-func TestApplyIgnore(t *testing.T) {
-	dir := t.TempDir()
-	for _, f := range []string{"Dockerfile", "keep.txt", "drop.log", "logs/a.log", "logs/important.log", "deep/x/y.tmp", "node_modules/m/index.js"} {
-		p := filepath.Join(dir, f)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
+// memContext makes a memFS holding files (name -> content).
+func memContext(t *testing.T, files map[string]string) *memFS {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, name := range sortedKeys(files) {
+		if strings.HasPrefix(files[name], "->") {
+			_ = tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeSymlink, Linkname: files[name][2:]})
+			continue
 		}
-		if err := os.WriteFile(p, []byte(f), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		_ = tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(files[name]))})
+		_, _ = tw.Write([]byte(files[name]))
 	}
+	_ = tw.Close()
+	m, err := readContext(t.TempDir(), &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+func TestApplyIgnore(t *testing.T) {
+	files := map[string]string{}
+	for _, f := range []string{"Dockerfile", "keep.txt", "drop.log", "logs/a.log", "logs/important.log", "deep/x/y.tmp", "node_modules/m/index.js"} {
+		files[f] = f
+	}
+	m := memContext(t, files)
 	patterns := []string{"*.log", "logs/*.log", "!logs/important.log", "**/*.tmp", "node_modules", "Dockerfile"}
-	if err := applyIgnore(dir, patterns, "Dockerfile"); err != nil {
+	if err := applyIgnore(m, patterns, "Dockerfile"); err != nil {
 		t.Fatal(err)
 	}
 	for f, want := range map[string]bool{
 		"Dockerfile": true, "keep.txt": true, "drop.log": false, "logs/a.log": false,
 		"logs/important.log": true, "deep/x/y.tmp": false, "node_modules": false,
 	} {
-		_, err := os.Stat(filepath.Join(dir, f))
+		_, err := fs.Stat(m, f)
 		if (err == nil) != want {
 			t.Errorf("%s present=%v, want %v", f, err == nil, want)
 		}
+	}
+}
+
+func TestMemFSSymlinksStayInside(t *testing.T) {
+	m := memContext(t, map[string]string{
+		"etc/passwd": "context's own\n",
+		"out":        "->/etc",
+		"up":         "->../../..",
+		"loop":       "->loop",
+		"dir/rel":    "->../etc/passwd",
+	})
+	for name, want := range map[string]string{"out/passwd": "context's own\n", "up/etc/passwd": "context's own\n", "dir/rel": "context's own\n"} {
+		b, err := m.ReadFile(name)
+		if err != nil || string(b) != want {
+			t.Errorf("read %s = %q, %v", name, b, err)
+		}
+	}
+	if _, err := m.Stat("loop"); err == nil {
+		t.Error("a symlink loop resolves")
+	}
+	if target, err := m.ReadLink("out"); err != nil || target != "/etc" {
+		t.Errorf("readlink out = %q, %v", target, err)
+	}
+	if sum, ok := m.sum("out/passwd"); !ok || sum == ([32]byte{}) {
+		t.Error("no content hash through a symlink")
 	}
 }
 

@@ -17,10 +17,8 @@ import (
 	"net/http"
 	"os"
 	"path"
-	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/berthdesktop/berth/guestagent/snapshot"
 	"github.com/moby/patternmatcher"
@@ -56,92 +54,6 @@ func decompress(r io.Reader) (io.ReadCloser, bool, error) {
 	return rc, false, err
 }
 
-// extractContext writes the build context tar r into dir. Every path goes
-// through an os.Root on dir, so no entry lands outside it.
-func extractContext(dir string, r io.Reader) error {
-	rc, _, err := decompress(r)
-	if err != nil {
-		return fmt.Errorf("read build context: %w", err)
-	}
-	defer rc.Close()
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return err
-	}
-	defer root.Close()
-	tr := tar.NewReader(rc)
-	type dirTime struct {
-		name string
-		t    time.Time
-	}
-	var dirs []dirTime
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("read build context: %w", err)
-		}
-		name, err := snapshot.CleanEntryPath(hdr.Name)
-		if err != nil {
-			return fmt.Errorf("build context entry %q: %w", hdr.Name, err)
-		}
-		if name == "" {
-			continue
-		}
-		if d := path.Dir(name); d != "." {
-			if err := root.MkdirAll(d, 0o755); err != nil {
-				return fmt.Errorf("build context entry %q: %w", hdr.Name, err)
-			}
-		}
-		mode := fs.FileMode(hdr.Mode).Perm() | fs.FileMode(hdr.Mode)&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)
-		switch hdr.Typeflag {
-		case tar.TypeDir:
-			if err := root.MkdirAll(name, 0o755); err != nil {
-				return fmt.Errorf("build context entry %q: %w", hdr.Name, err)
-			}
-			_ = root.Chmod(name, mode.Perm())
-			dirs = append(dirs, dirTime{name, hdr.ModTime})
-		case tar.TypeReg, tar.TypeRegA:
-			_ = root.Remove(name)
-			f, err := root.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode.Perm())
-			if err != nil {
-				return fmt.Errorf("build context entry %q: %w", hdr.Name, err)
-			}
-			_, err = io.Copy(f, tr)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return fmt.Errorf("build context entry %q: %w", hdr.Name, err)
-			}
-			_ = root.Chmod(name, mode.Perm())
-			_ = root.Chtimes(name, hdr.ModTime, hdr.ModTime)
-		case tar.TypeSymlink:
-			_ = root.Remove(name)
-			if err := root.Symlink(hdr.Linkname, name); err != nil {
-				return fmt.Errorf("build context entry %q: %w", hdr.Name, err)
-			}
-		case tar.TypeLink:
-			target, err := snapshot.CleanEntryPath(hdr.Linkname)
-			if err != nil || target == "" {
-				return fmt.Errorf("build context entry %q: bad link target %q", hdr.Name, hdr.Linkname)
-			}
-			_ = root.Remove(name)
-			if err := root.Link(target, name); err != nil {
-				return fmt.Errorf("build context entry %q: %w", hdr.Name, err)
-			}
-		default:
-			// Devices and fifos have no place in a build context.
-		}
-	}
-	for i := len(dirs) - 1; i >= 0; i-- {
-		_ = root.Chtimes(dirs[i].name, dirs[i].t, dirs[i].t)
-	}
-	return nil
-}
-
 // fetchRemote downloads the tarball at url into a temporary file.
 func fetchRemote(ctx context.Context, client *http.Client, url, tmpDir string) (*os.File, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -173,8 +85,8 @@ func fetchRemote(ctx context.Context, client *http.Client, url, tmpDir string) (
 }
 
 // readIgnore reads .dockerignore from the context root.
-func readIgnore(root *os.Root) ([]string, error) {
-	f, err := root.Open(".dockerignore")
+func readIgnore(fsys srcFS) ([]string, error) {
+	f, err := fsys.Open(".dockerignore")
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -187,7 +99,7 @@ func readIgnore(root *os.Root) ([]string, error) {
 
 // applyIgnore removes from the context what .dockerignore excludes,
 // keeping the Dockerfile and .dockerignore themselves (Docker's rule).
-func applyIgnore(dir string, patterns []string, keep ...string) error {
+func applyIgnore(m *memFS, patterns []string, keep ...string) error {
 	if len(patterns) == 0 {
 		return nil
 	}
@@ -197,50 +109,38 @@ func applyIgnore(dir string, patterns []string, keep ...string) error {
 	}
 	keepSet := map[string]bool{".dockerignore": true}
 	for _, k := range keep {
-		keepSet[filepath.ToSlash(filepath.Clean(k))] = true
+		keepSet[path.Clean(k)] = true
 	}
-	var remove, emptyDirs []string
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	names := make([]string, 0, len(m.entries))
+	for n := range m.entries {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var emptyDirs []string
+	for _, n := range names {
+		e, ok := m.entries[n]
+		if !ok || keepSet[n] {
+			continue // removed with its directory, or kept
+		}
+		excluded, err := pm.MatchesOrParentMatches(n)
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(dir, p)
-		if rel == "." {
-			return nil
+		if !excluded {
+			continue
 		}
-		rel = filepath.ToSlash(rel)
-		if keepSet[rel] {
-			return nil
+		if e.hdr.Typeflag == tar.TypeDir && pm.Exclusions() {
+			// An exception may bring back something below it: the
+			// directory goes if nothing is left in it.
+			emptyDirs = append(emptyDirs, n)
+			continue
 		}
-		excluded, err := pm.MatchesOrParentMatches(rel)
-		if err != nil {
-			return err
-		}
-		if excluded {
-			if d.IsDir() && !pm.Exclusions() {
-				remove = append(remove, p)
-				return filepath.SkipDir
-			}
-			if d.IsDir() {
-				// An exception may bring back something below it: the
-				// directory goes if nothing is left in it.
-				emptyDirs = append(emptyDirs, p)
-			} else {
-				remove = append(remove, p)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, p := range remove {
-		if err := os.RemoveAll(p); err != nil {
-			return err
-		}
+		m.remove(n)
 	}
 	for i := len(emptyDirs) - 1; i >= 0; i-- {
-		_ = os.Remove(emptyDirs[i]) // fails, as it should, when not empty
+		if len(m.children[emptyDirs[i]]) == 0 {
+			m.remove(emptyDirs[i])
+		}
 	}
 	return nil
 }
@@ -250,27 +150,26 @@ func applyIgnore(dir string, patterns []string, keep ...string) error {
 type copyEntry struct {
 	name string
 	hdr  tar.Header
-	src  string                        // file in the context (regular files)
-	open func() (io.ReadCloser, error) // other content (URLs, archives)
+	src  string                        // the file in its tree
+	open func() (io.ReadCloser, error) // its content (regular files)
+	sum  *[32]byte                     // its SHA-256, when known
 }
 
 // hashEntries is the content hash of a COPY or ADD: names, modes, owners,
 // link targets and file contents, never times, so a touched but unchanged
 // file keeps the cache.
-func hashEntries(root *os.Root, entries []copyEntry) (string, error) {
+func hashEntries(entries []copyEntry) (string, error) {
 	h := sha256.New()
 	for _, e := range entries {
 		fmt.Fprintf(h, "%s\x00%d\x00%o\x00%d:%d\x00%s\x00", e.name, e.hdr.Typeflag, e.hdr.Mode, e.hdr.Uid, e.hdr.Gid, e.hdr.Linkname)
 		if e.hdr.Typeflag != tar.TypeReg {
 			continue
 		}
-		var r io.ReadCloser
-		var err error
-		if e.open != nil {
-			r, err = e.open()
-		} else {
-			r, err = root.Open(e.src)
+		if e.sum != nil {
+			h.Write(e.sum[:])
+			continue
 		}
+		r, err := e.open()
 		if err != nil {
 			return "", err
 		}
@@ -286,7 +185,7 @@ func hashEntries(root *os.Root, entries []copyEntry) (string, error) {
 }
 
 // writeEntries writes entries as a tar stream to w.
-func writeEntries(root *os.Root, entries []copyEntry, w io.Writer) error {
+func writeEntries(entries []copyEntry, w io.Writer) error {
 	tw := tar.NewWriter(w)
 	for _, e := range entries {
 		hdr := e.hdr
@@ -300,13 +199,7 @@ func writeEntries(root *os.Root, entries []copyEntry, w io.Writer) error {
 		if hdr.Typeflag != tar.TypeReg {
 			continue
 		}
-		var r io.ReadCloser
-		var err error
-		if e.open != nil {
-			r, err = e.open()
-		} else {
-			r, err = root.Open(e.src)
-		}
+		r, err := e.open()
 		if err != nil {
 			return err
 		}

@@ -3,8 +3,8 @@
 package builder
 
 import (
-	"os"
-	"path/filepath"
+	"io"
+	"io/fs"
 	"testing"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
@@ -57,22 +57,28 @@ func FuzzDockerignore(f *testing.F) {
 	})
 }
 
-// FuzzContext extracts a build context tar; nothing may land outside.
+// FuzzContext reads a build context tar and walks it: every path the
+// tree answers stays inside it.
 func FuzzContext(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		parent := t.TempDir()
-		dir := filepath.Join(parent, "ctx")
-		if err := os.Mkdir(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		_ = extractContext(dir, strings.NewReader(string(data)))
-		entries, err := os.ReadDir(parent)
+		m, err := readContext(t.TempDir(), strings.NewReader(string(data)))
 		if err != nil {
-			t.Fatal(err)
+			return
 		}
-		if len(entries) != 1 {
-			t.Fatalf("extraction wrote outside the context: %v", entries)
-		}
+		defer m.Close()
+		_ = fs.WalkDir(m, ".", func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return nil
+			}
+			if !fs.ValidPath(p) {
+				t.Fatalf("walk yields %q", p)
+			}
+			if f, err := m.Open(p); err == nil {
+				_, _ = io.Copy(io.Discard, f)
+				f.Close()
+			}
+			return nil
+		})
 	})
 }

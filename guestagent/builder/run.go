@@ -40,7 +40,7 @@ type buildRun struct {
 	b           *Builder
 	opts        Options
 	st          *stream
-	ctxRoot     *os.Root
+	ctxRoot     srcFS
 	plan        *plan
 	ctx         context.Context
 	stageImages map[int]*stageState
@@ -434,7 +434,7 @@ func (r *buildRun) copy(s *stageState, sd instructions.SourcesAndDest, from, cho
 		fm := fs.FileMode(m)
 		mode = &fm
 	}
-	srcRoot := r.ctxRoot
+	var srcRoot srcFS = r.ctxRoot
 	var cleanup []func()
 	defer func() {
 		for _, f := range cleanup {
@@ -464,7 +464,7 @@ func (r *buildRun) copy(s *stageState, sd instructions.SourcesAndDest, from, cho
 	}
 	var entries []copyEntry
 	type rootedEntry struct {
-		root *os.Root
+		root srcFS
 		e    copyEntry
 	}
 	var all []rootedEntry
@@ -484,7 +484,7 @@ func (r *buildRun) copy(s *stageState, sd instructions.SourcesAndDest, from, cho
 		}
 		isDirDest := destDir || len(matches) > 1
 		for _, m := range matches {
-			fi, err := srcRoot.Stat(m)
+			fi, err := fs.Stat(srcRoot, m)
 			if err != nil {
 				return fmt.Errorf("%s failed: %w", verb, err)
 			}
@@ -529,11 +529,16 @@ func (r *buildRun) copy(s *stageState, sd instructions.SourcesAndDest, from, cho
 		if re.root != nil && e.open == nil && e.hdr.Typeflag == tar.TypeReg {
 			root, src := re.root, e.src
 			e.open = func() (io.ReadCloser, error) { return root.Open(src) }
+			if cs, ok := root.(contentSummer); ok {
+				if sum, ok := cs.sum(src); ok {
+					e.sum = &sum
+				}
+			}
 		}
 		entries = append(entries, e)
 	}
 	sortEntries(entries)
-	hash, err := hashEntries(nil, entries)
+	hash, err := hashEntries(entries)
 	if err != nil {
 		return fmt.Errorf("%s failed: %w", verb, err)
 	}
@@ -544,7 +549,7 @@ func (r *buildRun) copy(s *stageState, sd instructions.SourcesAndDest, from, cho
 		return nil
 	}
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(writeEntries(nil, entries, pw)) }()
+	go func() { pw.CloseWithError(writeEntries(entries, pw)) }()
 	id, err := r.b.cfg.Backend.BuildAddFiles(r.ctx, s.imageID, pr, CommitRequest{Config: s.cfg, CreatedBy: createdBy, Author: s.author})
 	pr.CloseWithError(errors.New("build step ended"))
 	if err != nil {
@@ -556,7 +561,7 @@ func (r *buildRun) copy(s *stageState, sd instructions.SourcesAndDest, from, cho
 }
 
 // matchSources resolves one COPY/ADD source (a path or a glob) in root.
-func matchSources(root *os.Root, src, verb string) ([]string, error) {
+func matchSources(root srcFS, src, verb string) ([]string, error) {
 	cleaned := path.Clean(filepath.ToSlash(src))
 	if cleaned == ".." || strings.HasPrefix(cleaned, "../") {
 		return nil, invalidParameter("%s failed: forbidden path outside the build context: %s ()", verb, src)
@@ -566,7 +571,7 @@ func matchSources(root *os.Root, src, verb string) ([]string, error) {
 		rel = "."
 	}
 	if !strings.ContainsAny(rel, "*?[") {
-		if _, err := root.Stat(rel); err != nil {
+		if _, err := fs.Stat(root, rel); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil, invalidParameter("%s failed: file not found in build context or excluded by .dockerignore: stat %s: file does not exist", verb, src)
 			}
@@ -574,7 +579,7 @@ func matchSources(root *os.Root, src, verb string) ([]string, error) {
 		}
 		return []string{rel}, nil
 	}
-	matches, err := fs.Glob(root.FS(), rel)
+	matches, err := fs.Glob(root, rel)
 	if err != nil {
 		return nil, invalidParameter("%s failed: bad pattern %q: %v", verb, src, err)
 	}
@@ -644,9 +649,9 @@ func tarMode(m fs.FileMode) int64 {
 // walkSource lists the tree at dir in root as entries under dest (the
 // directory's content, not the directory itself, as Docker copies).
 // keepOwners keeps the files' owners unless --chown says otherwise.
-func walkSource(root *os.Root, dir, dest string, owner ownerSpec, mode *fs.FileMode, keepOwners *struct{}) ([]copyEntry, error) {
+func walkSource(root srcFS, dir, dest string, owner ownerSpec, mode *fs.FileMode, keepOwners *struct{}) ([]copyEntry, error) {
 	var out []copyEntry
-	err := fs.WalkDir(root.FS(), dir, func(p string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(root, dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -678,7 +683,7 @@ func walkSource(root *os.Root, dir, dest string, owner ownerSpec, mode *fs.FileM
 			}
 			hdr.Typeflag = tar.TypeDir
 		case fi.Mode()&fs.ModeSymlink != 0:
-			target, err := root.Readlink(p)
+			target, err := root.ReadLink(p)
 			if err != nil {
 				return err
 			}
@@ -700,25 +705,27 @@ func walkSource(root *os.Root, dir, dest string, owner ownerSpec, mode *fs.FileM
 // unpackArchive extracts src when it is a (possibly compressed) tar
 // archive, with the snapshot package's safe extractor, into a temporary
 // directory; ok is false for any other file.
-func (r *buildRun) unpackArchive(root *os.Root, src string) (*os.Root, func(), bool, error) {
+func (r *buildRun) unpackArchive(root srcFS, src string) (srcFS, func(), bool, error) {
 	f, err := root.Open(src)
 	if err != nil {
 		return nil, nil, false, err
 	}
-	defer f.Close()
 	rc, _, err := decompress(f)
 	if err != nil {
+		f.Close()
 		return nil, nil, false, nil
 	}
 	head := make([]byte, 512)
 	n, _ := io.ReadFull(rc, head)
 	rc.Close()
+	f.Close()
 	if !looksLikeTar(head[:n]) {
 		return nil, nil, false, nil
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
+	if f, err = root.Open(src); err != nil {
 		return nil, nil, false, err
 	}
+	defer f.Close()
 	rc, _, err = decompress(f)
 	if err != nil {
 		return nil, nil, false, err
@@ -738,7 +745,7 @@ func (r *buildRun) unpackArchive(root *os.Root, src string) (*os.Root, func(), b
 		done()
 		return nil, nil, false, err
 	}
-	return xr, func() { xr.Close(); done() }, true, nil
+	return rootFS(xr), func() { xr.Close(); done() }, true, nil
 }
 
 // fetchURL downloads an ADD source.
@@ -799,7 +806,7 @@ func (r *buildRun) fetchURL(src, dest string, destDir bool, owner ownerSpec, mod
 
 // fromRoot makes the files of COPY --from (a stage or an image) readable
 // as a root: the paths the sources name are exported out of the image.
-func (r *buildRun) fromRoot(from string, srcs []string) (*os.Root, func(), error) {
+func (r *buildRun) fromRoot(from string, srcs []string) (srcFS, func(), error) {
 	imageID := ""
 	if j, ok := r.plan.stageIndex(from); ok {
 		s, built := r.stageImages[j]
@@ -854,7 +861,7 @@ func (r *buildRun) fromRoot(from string, srcs []string) (*os.Root, func(), error
 		done()
 		return nil, nil, err
 	}
-	return root, func() { root.Close(); done() }, nil
+	return rootFS(root), func() { root.Close(); done() }, nil
 }
 
 // Exporter is an optional Backend that reads files out of an image

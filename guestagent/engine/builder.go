@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/berthdesktop/berth/guestagent/api"
 	"github.com/berthdesktop/berth/guestagent/builder"
@@ -122,13 +123,16 @@ func (e *Engine) BuildAddFiles(ctx context.Context, parent string, files io.Read
 		return "", err
 	}
 	defer e.removeStepContainer(id)
+	t0 := time.Now()
 	if err := e.ContainerExtractToDir(ctx, id, "/", api.ExtractOptions{CopyUIDGID: true}, files); err != nil {
 		return "", err
 	}
+	t1 := time.Now()
 	newID, err := cm.Commit(ctx, id, digest.Digest(parent), commitOptions(commit, false))
 	if err != nil {
 		return "", err
 	}
+	e.log.Debug("build step files", "extract", t1.Sub(t0), "commit", time.Since(t1))
 	return newID.String(), nil
 }
 
