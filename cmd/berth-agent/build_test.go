@@ -127,6 +127,28 @@ CMD ["cat /app/built.txt /app/hello.txt"]
 	if files != "a\nc\n700 1000 1001\nend" {
 		t.Errorf("files in the image: %q", files)
 	}
+	// The steps' images are intermediate: hidden from `docker images`
+	// without -a, and removed with the last image built on them.
+	var steps []string
+	for _, line := range strings.Split(out, "\n") {
+		if id, ok := strings.CutPrefix(line, " ---> "); ok && !strings.Contains(id, " ") {
+			steps = append(steps, id)
+		}
+	}
+	if len(steps) < 3 {
+		t.Fatalf("no step images in the output:\n%s", out)
+	}
+	mid := steps[len(steps)-2]
+	if list := e.ok(t, "images", "-q"); strings.Contains(list, mid) {
+		t.Errorf("docker images lists the intermediate image %s:\n%s", mid, list)
+	}
+	if list := e.ok(t, "images", "-a", "-q"); !strings.Contains(list, mid) {
+		t.Errorf("docker images -a does not list the intermediate image %s:\n%s", mid, list)
+	}
+	e.ok(t, "rmi", tag)
+	if list := e.ok(t, "images", "-a", "-q"); strings.Contains(list, mid) {
+		t.Errorf("the intermediate image %s outlives the image built on it:\n%s", mid, list)
+	}
 }
 
 // TestBuildCache rebuilds: no change uses the cache for every step, a

@@ -105,7 +105,7 @@ func (s *Store) Commit(ctx context.Context, key string, parent digest.Digest, op
 	defer s.mu.Unlock()
 	next := s.ix.clone()
 	if next.Images[id] == nil {
-		next.Images[id] = &record{ID: id, ChainID: chain, DiffIDs: cfg.RootFS.DiffIDs}
+		next.Images[id] = &record{ID: id, ChainID: chain, DiffIDs: cfg.RootFS.DiffIDs, Parent: parent}
 	}
 	if named != nil {
 		next.Refs[named.String()] = id

@@ -24,6 +24,8 @@ type record struct {
 	DiffIDs []digest.Digest `json:"diffIDs"`
 	// LastTagTime is when a name was last given to the image.
 	LastTagTime time.Time `json:"lastTagTime,omitzero"`
+	// Parent is the image this one was committed on (parents.go).
+	Parent digest.Digest `json:"parent,omitempty"`
 }
 
 // index is the persistent list of images and the names pointing at them.

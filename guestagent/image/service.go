@@ -80,6 +80,9 @@ func (s *Store) ImageList(ctx context.Context, opts api.ImageListOptions) ([]ima
 			continue
 		}
 		tags, digests := s.familiarRefs(id)
+		if !opts.All && s.ix.intermediate(id) {
+			continue
+		}
 		if danglingWant != nil && *danglingWant != (len(tags) == 0) {
 			continue
 		}
@@ -352,7 +355,14 @@ func (s *Store) ImageDelete(ctx context.Context, name string, force, noPrune boo
 	if err != nil {
 		return nil, err
 	}
+	parent := digest.Digest("")
+	if r, ok := s.ix.Images[id]; ok {
+		parent = r.Parent
+	}
 	records, err := s.imageDelete(name, id, force)
+	if _, still := s.ix.Images[id]; err == nil && !still && !noPrune {
+		records = append(records, s.pruneParents(parent)...)
+	}
 	for _, r := range records {
 		switch {
 		case r.Untagged != "":
