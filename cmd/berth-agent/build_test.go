@@ -397,3 +397,26 @@ func TestBuildHealthcheck(t *testing.T) {
 		t.Errorf("--no-healthcheck on an image with a HEALTHCHECK: %s", healthString(h))
 	}
 }
+
+// TestBuildScratch copies a stage's files into an image FROM scratch and
+// refuses a platform that is not the engine's.
+func TestBuildScratch(t *testing.T) {
+	e := needEngine(t)
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": "FROM " + testImage + " AS tools\nRUN mkdir -p /out/bin && cp /bin/busybox /out/bin/busybox && echo from-scratch > /out/msg\n" +
+			"FROM scratch\nCOPY --from=tools /out/ /\nCOPY local.txt /local.txt\nENTRYPOINT [\"/bin/busybox\"]\nCMD [\"cat\", \"/msg\", \"/local.txt\"]\n",
+		"local.txt": "local\n",
+	})
+	tag := "berth-build/scratch:test"
+	e.removeImageLater(t, tag)
+	e.buildOK(t, "-t", tag, dir)
+	if got := e.ok(t, "run", "--rm", tag); got != "from-scratch\nlocal" {
+		t.Errorf("container of the scratch image prints %q", got)
+	}
+	if n := e.ok(t, "image", "inspect", "-f", "{{len .RootFS.Layers}}", tag); n != "2" {
+		t.Errorf("the scratch image has %s layers, want 2", n)
+	}
+	if r := e.dockerBuild(nil, "--platform", "linux/s390x", dir); r.code == 0 || !strings.Contains(r.stderr, "s390x") {
+		t.Errorf("a build for another platform: %v", r)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	goruntime "runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -270,6 +271,9 @@ func (b *Builder) Build(ctx context.Context, opts Options, in io.Reader, out io.
 		return "", err
 	}
 
+	if opts.Platform != "" && !ownPlatform(opts.Platform) {
+		return "", invalidParameter("this engine builds for %s only, not %s", "linux/"+goruntime.GOARCH, opts.Platform)
+	}
 	plan, err := parseDockerfile(data, opts)
 	if err != nil {
 		return "", err
@@ -299,6 +303,15 @@ func (b *Builder) Build(ctx context.Context, opts Options, in io.Reader, out io.
 		st.printf("Successfully tagged %s\n", t)
 	}
 	return id, nil
+}
+
+// ownPlatform says whether p (os[/arch[/variant]]) names this machine.
+func ownPlatform(p string) bool {
+	parts := strings.Split(strings.ToLower(p), "/")
+	if parts[0] != "linux" {
+		return false
+	}
+	return len(parts) < 2 || parts[1] == goruntime.GOARCH
 }
 
 func looksLikeTar(head []byte) bool {

@@ -69,7 +69,11 @@ func (r *buildRun) execute() (string, error) {
 		}
 		r.stageImages[i] = s
 	}
-	return r.stageImages[r.plan.target].imageID, nil
+	id := r.stageImages[r.plan.target].imageID
+	if id == "" {
+		return "", invalidParameter("No image was generated. Is your Dockerfile empty?")
+	}
+	return id, nil
 }
 
 func (r *buildRun) unusedArgs() []string {
@@ -117,7 +121,7 @@ func (r *buildRun) buildStage(i int) (*stageState, error) {
 		prev := r.stageImages[j]
 		s.imageID, s.cfg = prev.imageID, copyConfig(prev.cfg)
 	} else if strings.EqualFold(base, "scratch") {
-		return nil, notImplemented("FROM scratch is not supported yet")
+		s.imageID = "" // the empty image; the first commit starts it
 	} else {
 		id, cfg, err := r.baseImage(base)
 		if err != nil {
@@ -125,7 +129,9 @@ func (r *buildRun) buildStage(i int) (*stageState, error) {
 		}
 		s.imageID, s.cfg = id, copyConfig(cfg.Config)
 	}
-	r.st.printf(" ---> %s\n", shortID(s.imageID))
+	if s.imageID != "" {
+		r.st.printf(" ---> %s\n", shortID(s.imageID))
+	}
 	if triggers := s.cfg.OnBuild; len(triggers) > 0 {
 		s.cfg.OnBuild = nil
 		r.st.printf("# Executing %d build trigger", len(triggers))

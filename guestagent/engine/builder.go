@@ -69,6 +69,9 @@ func (e *Engine) BuildRun(ctx context.Context, req builder.RunRequest) (string, 
 	if err != nil {
 		return "", 0, err
 	}
+	if req.Parent == "" {
+		return "", 0, invalid("a RUN step on scratch has nothing to run: the image is empty (no %s)", req.Cmd[0])
+	}
 	id, err := e.stepContainer(ctx, req.Parent, &container.Config{
 		Cmd: req.Cmd, Env: req.Env, User: req.User, WorkingDir: req.WorkingDir,
 	}, req.Network)
@@ -117,6 +120,16 @@ func (e *Engine) BuildAddFiles(ctx context.Context, parent string, files io.Read
 	cm, err := e.buildCommitter()
 	if err != nil {
 		return "", err
+	}
+	if parent == "" {
+		// FROM scratch: no lower layers, so the files are the layer.
+		opts := commitOptions(commit, false)
+		opts.Layer = files
+		newID, err := cm.Commit(ctx, "", "", opts)
+		if err != nil {
+			return "", err
+		}
+		return newID.String(), nil
 	}
 	id, err := e.stepContainer(ctx, parent, &container.Config{Cmd: []string{"/.berth-build-step"}}, "none")
 	if err != nil {

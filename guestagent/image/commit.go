@@ -32,6 +32,9 @@ type CommitOptions struct {
 	// container's changes as a layer (a build step that only changes
 	// the config).
 	EmptyLayer bool
+	// Layer, when set, is the new layer's tar instead of the container's
+	// changes (key is then unused): a build step on scratch.
+	Layer io.Reader
 }
 
 // Commit makes a new image from container layer key on top of the image
@@ -51,6 +54,9 @@ func (s *Store) Commit(ctx context.Context, key string, parent digest.Digest, op
 	var err error
 	if prec != nil {
 		pcfg, err = s.config(parent)
+	} else if parent == "" {
+		// No parent: the first image of a build FROM scratch.
+		prec, pcfg = &record{}, scratchConfig()
 	}
 	s.mu.Unlock()
 	if prec == nil {
@@ -66,11 +72,15 @@ func (s *Store) Commit(ctx context.Context, key string, parent digest.Digest, op
 	release := func() {}
 	defer func() { release() }()
 	if !opts.EmptyLayer {
-		diff, err := s.snap.Diff(key)
-		if err != nil {
-			return "", fmt.Errorf("commit %s: %w", key, err)
+		var diff io.Reader = opts.Layer
+		if diff == nil {
+			d, err := s.snap.Diff(key)
+			if err != nil {
+				return "", fmt.Errorf("commit %s: %w", key, err)
+			}
+			defer d.Close()
+			diff = d
 		}
-		defer diff.Close()
 		h := sha256.New()
 		info, err := s.snap.ApplyNewLayer(prec.ChainID, &ctxReader{ctx, io.TeeReader(diff, h)}, s.applyOptions(), func() (digest.Digest, error) {
 			diffID := digest.NewDigest(digest.SHA256, h)

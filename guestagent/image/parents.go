@@ -3,6 +3,9 @@
 package image
 
 import (
+	goruntime "runtime"
+
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	imagetypes "github.com/moby/moby/api/types/image"
 	digest "github.com/opencontainers/go-digest"
 )
@@ -49,4 +52,13 @@ func (s *Store) pruneParents(parent digest.Digest) []imagetypes.DeleteResponse {
 		parent = next
 	}
 	return out
+}
+
+// scratchConfig is the config of the empty image FROM scratch starts
+// from: this machine's platform and nothing else.
+func scratchConfig() *dockerspec.DockerOCIImage {
+	var c dockerspec.DockerOCIImage
+	c.OS = "linux"
+	c.Architecture = goruntime.GOARCH
+	return &c
 }
