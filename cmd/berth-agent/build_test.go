@@ -420,3 +420,24 @@ func TestBuildScratch(t *testing.T) {
 		t.Errorf("a build for another platform: %v", r)
 	}
 }
+
+// TestBuildChownNames resolves --chown names in the image's passwd and
+// group files.
+func TestBuildChownNames(t *testing.T) {
+	e := needEngine(t)
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": "FROM " + testImage + "\nRUN mkdir -p /etc && echo 'app:x:2000:2001::/app:/bin/sh' >> /etc/passwd && echo 'grp:x:2002:' >> /etc/group\n" +
+			"COPY --chown=app f.txt /user-only\nCOPY --chown=app:grp f.txt /user-group\n",
+		"f.txt": "f\n",
+	})
+	tag := "berth-build/chown:test"
+	e.removeImageLater(t, tag)
+	e.buildOK(t, "-t", tag, dir)
+	if got := e.ok(t, "run", "--rm", tag, "stat", "-c", "%u:%g", "/user-only", "/user-group"); got != "2000:2001\n2000:2002" {
+		t.Errorf("owners %q", got)
+	}
+	bad := writeContext(t, map[string]string{"Dockerfile": "FROM " + testImage + "\nCOPY --chown=nosuchuser Dockerfile /x\n"})
+	if r := e.dockerBuild(nil, bad); r.code == 0 || !strings.Contains(r.stderr, "no such user") {
+		t.Errorf("--chown of a missing user: %v", r)
+	}
+}

@@ -177,19 +177,34 @@ func TestExposedPorts(t *testing.T) {
 }
 
 func TestParseChown(t *testing.T) {
+	files := map[string]string{
+		"/etc/passwd": "root:x:0:0:root:/root:/bin/sh\nnode:x:1000:1001::/home/node:/bin/sh\n",
+		"/etc/group":  "root:x:0:\nstaff:x:50:\n",
+	}
+	read := func(p string) ([]byte, error) {
+		if v, ok := files[p]; ok {
+			return []byte(v), nil
+		}
+		return nil, fs.ErrNotExist
+	}
 	for in, want := range map[string]ownerSpec{
-		"":          {},
-		"1000":      {true, 1000, 1000},
-		"1000:50":   {true, 1000, 50},
-		"root:root": {true, 0, 0},
+		"":           {},
+		"1000":       {true, 1000, 1000},
+		"1000:50":    {true, 1000, 50},
+		"root:root":  {true, 0, 0},
+		"node":       {true, 1000, 1001},
+		"node:staff": {true, 1000, 50},
+		"7:staff":    {true, 7, 50},
 	} {
-		got, err := parseChown(in)
+		got, err := parseChown(in, read)
 		if err != nil || got != want {
-			t.Errorf("parseChown(%q) = %+v, %v", in, got, err)
+			t.Errorf("parseChown(%q) = %+v, %v; want %+v", in, got, err, want)
 		}
 	}
-	if _, err := parseChown("someone"); err == nil {
-		t.Error("a user name is accepted without a passwd lookup")
+	for _, bad := range []string{"nobody", "node:nogroup"} {
+		if _, err := parseChown(bad, read); err == nil {
+			t.Errorf("parseChown(%q) accepted", bad)
+		}
 	}
 }
 

@@ -427,7 +427,7 @@ func (r *buildRun) copy(s *stageState, sd instructions.SourcesAndDest, from, cho
 	if len(sd.SourceContents) > 0 {
 		return notImplemented("heredocs in %s are not supported yet", verb)
 	}
-	owner, err := parseChown(chown)
+	owner, err := parseChown(chown, func(p string) ([]byte, error) { return r.readImageFile(s.imageID, p) })
 	if err != nil {
 		return err
 	}
@@ -600,33 +600,89 @@ type ownerSpec struct {
 	uid, gid int
 }
 
-// parseChown reads --chown: numeric uid[:gid], or root.
-func parseChown(s string) (ownerSpec, error) {
+// parseChown reads --chown: uid[:gid] as numbers or names, names looked
+// up in the image's /etc/passwd and /etc/group through read. A user
+// without a group takes the user's primary group (a numeric uid alone:
+// the same number).
+func parseChown(s string, read func(path string) ([]byte, error)) (ownerSpec, error) {
 	if s == "" {
 		return ownerSpec{}, nil
 	}
 	u, g, hasG := strings.Cut(s, ":")
-	num := func(v string) (int, error) {
-		if v == "root" {
-			return 0, nil
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return 0, notImplemented("--chown=%s: only numeric IDs (and root) are supported yet", s)
-		}
-		return n, nil
+	fail := func(format string, args ...any) error {
+		return invalidParameter("unable to convert uid/gid chown string to host mapping: "+format, args...)
 	}
-	uid, err := num(u)
-	if err != nil {
-		return ownerSpec{}, err
+	uid, gid := 0, 0
+	if n, err := strconv.Atoi(u); err == nil && n >= 0 {
+		uid, gid = n, n
+	} else {
+		f, err := read("/etc/passwd")
+		if err != nil {
+			return ownerSpec{}, fail("can't find uid for user %s: no such user: %s", u, u)
+		}
+		fields, ok := lookupColonFile(f, u)
+		if !ok || len(fields) < 4 {
+			return ownerSpec{}, fail("can't find uid for user %s: no such user: %s", u, u)
+		}
+		if uid, err = strconv.Atoi(fields[2]); err != nil {
+			return ownerSpec{}, fail("bad uid for user %s: %q", u, fields[2])
+		}
+		if gid, err = strconv.Atoi(fields[3]); err != nil {
+			return ownerSpec{}, fail("bad gid for user %s: %q", u, fields[3])
+		}
 	}
-	gid := uid
 	if hasG {
-		if gid, err = num(g); err != nil {
-			return ownerSpec{}, err
+		if n, err := strconv.Atoi(g); err == nil && n >= 0 {
+			gid = n
+		} else {
+			f, err := read("/etc/group")
+			fields, ok := lookupColonFile(f, g)
+			if err != nil || !ok || len(fields) < 3 {
+				return ownerSpec{}, fail("can't find gid for group %s: no such group: %s", g, g)
+			}
+			if gid, err = strconv.Atoi(fields[2]); err != nil {
+				return ownerSpec{}, fail("bad gid for group %s: %q", g, fields[2])
+			}
 		}
 	}
 	return ownerSpec{set: true, uid: uid, gid: gid}, nil
+}
+
+// lookupColonFile finds the line of name in a passwd or group file.
+func lookupColonFile(data []byte, name string) ([]string, bool) {
+	for _, line := range strings.Split(string(data), "\n") {
+		fields := strings.Split(strings.TrimSpace(line), ":")
+		if len(fields) > 0 && fields[0] == name {
+			return fields, true
+		}
+	}
+	return nil, false
+}
+
+// readImageFile reads one file out of an image (for --chown names).
+func (r *buildRun) readImageFile(imageID, p string) ([]byte, error) {
+	if imageID == "" {
+		return nil, fs.ErrNotExist
+	}
+	exp, ok := r.b.cfg.Backend.(Exporter)
+	if !ok {
+		return nil, fs.ErrNotExist
+	}
+	rc, err := exp.BuildExport(r.ctx, imageID, p)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		hdr, err := tr.Next()
+		if err != nil {
+			return nil, fs.ErrNotExist
+		}
+		if hdr.Typeflag == tar.TypeReg {
+			return io.ReadAll(io.LimitReader(tr, 16<<20))
+		}
+	}
 }
 
 func fileEntry(src, name string, fi fs.FileInfo, owner ownerSpec, mode *fs.FileMode) copyEntry {
