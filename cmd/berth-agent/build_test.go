@@ -441,3 +441,26 @@ func TestBuildChownNames(t *testing.T) {
 		t.Errorf("--chown of a missing user: %v", r)
 	}
 }
+
+// TestBuildDirectories: WORKDIR makes a missing directory and leaves an
+// existing one as it is; a file copied onto a directory of the image
+// lands inside it.
+func TestBuildDirectories(t *testing.T) {
+	e := needEngine(t)
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": "FROM " + testImage + "\nWORKDIR /tmp\nWORKDIR /work/dir\nCOPY f.txt /work/dir\nCOPY f.txt /bin\nCOPY f.txt /renamed\n",
+		"f.txt":      "f\n",
+	})
+	tag := "berth-build/dirs:test"
+	e.removeImageLater(t, tag)
+	e.buildOK(t, "-t", tag, dir)
+	before := e.ok(t, "run", "--rm", testImage, "stat", "-c", "%a %u", "/tmp")
+	after := e.ok(t, "run", "--rm", tag, "stat", "-c", "%a %u", "/tmp")
+	if before != after {
+		t.Errorf("WORKDIR /tmp changed /tmp from %q to %q", before, after)
+	}
+	got := e.ok(t, "run", "--rm", tag, "sh", "-c", "stat -c '%F %a' /work/dir; cat /work/dir/f.txt /bin/f.txt /renamed")
+	if got != "directory 755\nf\nf\nf" {
+		t.Errorf("image content: %q", got)
+	}
+}

@@ -246,6 +246,7 @@ func (r *buildRun) dispatch(s *stageState, cmd instructions.Command) error {
 			p = path.Join(wd, p)
 		}
 		cfg.WorkingDir = path.Clean(p)
+		return r.workdir(s, cfg, cmdText(cmd))
 	case *instructions.CmdCommand:
 		cfg.Cmd = s.commandLine(c.ShellDependantCmdLine)
 		s.cmdSet = true
@@ -330,6 +331,58 @@ func (r *buildRun) commitConfig(s *stageState, cfg dockerspec.DockerOCIImageConf
 	r.remember(key, id)
 	s.imageID, s.cfg = id, cfg
 	return nil
+}
+
+// workdir commits a WORKDIR step: the directory is made in the image
+// when it does not exist there yet (owned by root, mode 0755).
+func (r *buildRun) workdir(s *stageState, cfg dockerspec.DockerOCIImageConfig, text string) error {
+	createdBy := "/bin/sh -c #(nop) " + text
+	cj, _ := json.Marshal(cfg)
+	key := stepKey(s.imageID, "WORKDIR\x00"+createdBy+"\x00"+s.author+"\x00"+string(cj), nil, "")
+	if id, ok := r.cached(key); ok {
+		s.imageID, s.cfg = id, cfg
+		return nil
+	}
+	exists := false
+	if s.imageID != "" {
+		var err error
+		if _, exists, err = r.stat(s.imageID, cfg.WorkingDir); err != nil {
+			return err
+		}
+	}
+	commit := CommitRequest{Config: cfg, CreatedBy: createdBy, Author: s.author}
+	var id string
+	var err error
+	if exists || cfg.WorkingDir == "/" {
+		id, err = r.b.cfg.Backend.BuildCommit(r.ctx, s.imageID, commit)
+	} else {
+		entries := []copyEntry{{name: strings.TrimPrefix(cfg.WorkingDir, "/"), hdr: tar.Header{Typeflag: tar.TypeDir, Mode: 0o755, ModTime: time.Now(), Format: tar.FormatPAX}}}
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(writeEntries(entries, pw)) }()
+		id, err = r.b.cfg.Backend.BuildAddFiles(r.ctx, s.imageID, pr, commit)
+		pr.CloseWithError(errors.New("build step ended"))
+	}
+	if err != nil {
+		return err
+	}
+	r.remember(key, id)
+	s.imageID, s.cfg = id, cfg
+	return nil
+}
+
+// Stater is an optional Backend that looks paths up in an image: WORKDIR
+// makes its directory only when missing, and a COPY of one file to a
+// destination that is a directory in the image lands inside it.
+type Stater interface {
+	BuildStat(ctx context.Context, imageID, path string) (mode fs.FileMode, exists bool, err error)
+}
+
+func (r *buildRun) stat(imageID, p string) (fs.FileMode, bool, error) {
+	st, ok := r.b.cfg.Backend.(Stater)
+	if !ok || imageID == "" {
+		return 0, false, nil
+	}
+	return st.BuildStat(r.ctx, imageID, p)
 }
 
 // cached looks key up, unless the build asked for no cache; a hit whose
@@ -474,6 +527,7 @@ func (r *buildRun) copy(s *stageState, sd instructions.SourcesAndDest, from, cho
 		e    copyEntry
 	}
 	var all []rootedEntry
+	statEntry := -1
 	for _, src := range sd.SourcePaths {
 		if add && (strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://")) {
 			e, done, err := r.fetchURL(src, dest, destDir, owner, mode)
@@ -524,6 +578,10 @@ func (r *buildRun) copy(s *stageState, sd instructions.SourcesAndDest, from, cho
 			name := dest
 			if isDirDest {
 				name = path.Join(dest, path.Base(m))
+			} else if len(sd.SourcePaths) == 1 {
+				// One file onto a directory of the image lands in it:
+				// looked up on a cache miss (the parent decides it).
+				statEntry = len(all)
 			}
 			e := fileEntry(m, name, fi, owner, mode)
 			all = append(all, rootedEntry{srcRoot, e})
@@ -553,6 +611,17 @@ func (r *buildRun) copy(s *stageState, sd instructions.SourcesAndDest, from, cho
 	if id, ok := r.cached(key); ok {
 		s.imageID = id
 		return nil
+	}
+	if statEntry >= 0 {
+		if mode, exists, err := r.stat(s.imageID, dest); err != nil {
+			return err
+		} else if exists && mode.IsDir() {
+			for i := range entries {
+				if entries[i].name == strings.TrimPrefix(dest, "/") {
+					entries[i].name = strings.TrimPrefix(path.Join(dest, path.Base(entries[i].src)), "/")
+				}
+			}
+		}
 	}
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(writeEntries(entries, pw)) }()

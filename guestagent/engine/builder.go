@@ -4,8 +4,10 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"time"
 
 	"github.com/berthdesktop/berth/guestagent/api"
@@ -201,4 +203,23 @@ func (r *exportReader) Close() error {
 	err := r.ReadCloser.Close()
 	r.done()
 	return err
+}
+
+// BuildStat implements builder.Stater: the mode of path in imageID
+// (symbolic links followed), and whether it exists.
+func (e *Engine) BuildStat(ctx context.Context, imageID, path string) (fs.FileMode, bool, error) {
+	id, err := e.stepContainer(ctx, imageID, &container.Config{Cmd: []string{"/.berth-build-step"}}, "none")
+	if err != nil {
+		return 0, false, err
+	}
+	defer e.removeStepContainer(id)
+	st, err := e.ContainerStatPath(ctx, id, path)
+	var nf interface{ NotFound() }
+	if errors.As(err, &nf) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return st.Mode, true, nil
 }
