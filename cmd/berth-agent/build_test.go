@@ -464,3 +464,19 @@ func TestBuildDirectories(t *testing.T) {
 		t.Errorf("image content: %q", got)
 	}
 }
+
+// TestBuildHeredocs: RUN with a heredoc script, a heredoc fed to a
+// command, and COPY of a heredoc with variables expanded.
+func TestBuildHeredocs(t *testing.T) {
+	e := needEngine(t)
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": "FROM " + testImage + "\nARG NAME=world\nRUN <<EOF\necho \"hello $NAME\" > /greeting\necho second >> /greeting\nEOF\n" +
+			"RUN cat > /from-cat <<EOT\ncat-content\nEOT\nCOPY <<EOF /motd\nmotd for ${NAME}\nEOF\n",
+	})
+	tag := "berth-build/heredoc:test"
+	e.removeImageLater(t, tag)
+	e.buildOK(t, "-t", tag, dir)
+	if got := e.ok(t, "run", "--rm", tag, "cat", "/greeting", "/from-cat", "/motd"); got != "hello world\nsecond\ncat-content\nmotd for world" {
+		t.Errorf("heredoc results: %q", got)
+	}
+}

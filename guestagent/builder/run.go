@@ -22,6 +22,7 @@ import (
 	"github.com/berthdesktop/berth/guestagent/snapshot"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	"github.com/moby/buildkit/frontend/dockerfile/shell"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 )
 
@@ -213,6 +214,17 @@ func (r *buildRun) dispatch(s *stageState, cmd instructions.Command) error {
 			if err := ex.Expand(func(w string) (string, error) { return expandWord(r.plan.escape, w, env) }); err != nil {
 				return invalidParameter("%v", err)
 			}
+		}
+	}
+	if ex, ok := cmd.(instructions.SupportsSingleWordExpansionRaw); ok {
+		// Heredoc content keeps its quotes and escapes; only variables expand.
+		lex := shell.NewLex(r.plan.escape)
+		lex.RawQuotes, lex.RawEscapes = true, true
+		if err := ex.ExpandRaw(func(w string) (string, error) {
+			out, _, err := lex.ProcessWord(w, env)
+			return out, err
+		}); err != nil {
+			return invalidParameter("%v", err)
 		}
 	}
 	cfg := copyConfig(s.cfg)
@@ -411,6 +423,38 @@ func (r *buildRun) remember(key, id string) {
 	}
 }
 
+// runCommandLine is commandLine with heredocs: a RUN that is only a
+// heredoc runs its content as the script; otherwise the heredocs follow
+// the command line and the shell feeds them to it.
+func (s *stageState) runCommandLine(c instructions.ShellDependantCmdLine) ([]string, error) {
+	if len(c.Files) == 0 {
+		return s.commandLine(c), nil
+	}
+	if !c.PrependShell {
+		return nil, invalidParameter("heredocs need the shell form of RUN")
+	}
+	sh := s.cfg.Shell
+	if len(sh) == 0 {
+		sh = []string{"/bin/sh", "-c"}
+	}
+	line := strings.TrimSpace(strings.Join(c.CmdLine, " "))
+	if len(c.Files) == 1 && strings.HasPrefix(line, "<<") && !strings.ContainsAny(strings.Trim(line[2:], "-\"'"), " \t|;&<>") {
+		data := c.Files[0].Data
+		if c.Files[0].Chomp {
+			data = parser.ChompHeredocContent(data)
+		}
+		return append(append([]string(nil), sh...), data), nil
+	}
+	var b strings.Builder
+	b.WriteString(line)
+	for _, f := range c.Files {
+		b.WriteString("\n")
+		b.WriteString(f.Data)
+		b.WriteString(f.Name)
+	}
+	return append(append([]string(nil), sh...), b.String()), nil
+}
+
 // commandLine is the argv of a RUN, CMD or ENTRYPOINT: the shell form
 // runs under the stage's SHELL.
 func (s *stageState) commandLine(c instructions.ShellDependantCmdLine) []string {
@@ -425,13 +469,13 @@ func (s *stageState) commandLine(c instructions.ShellDependantCmdLine) []string 
 }
 
 func (r *buildRun) run(s *stageState, c *instructions.RunCommand) error {
-	if len(c.Files) > 0 {
-		return notImplemented("heredocs in RUN are not supported yet")
-	}
 	if len(c.FlagsUsed) > 0 {
 		return notImplemented("RUN --%s is not supported yet", c.FlagsUsed[0])
 	}
-	cmd := s.commandLine(c.ShellDependantCmdLine)
+	cmd, err := s.runCommandLine(c.ShellDependantCmdLine)
+	if err != nil {
+		return err
+	}
 	args := s.argEnv()
 	createdBy := strings.Join(cmd, " ")
 	if len(args) > 0 {
@@ -476,9 +520,6 @@ func (r *buildRun) copy(s *stageState, sd instructions.SourcesAndDest, from, cho
 	verb := "COPY"
 	if add {
 		verb = "ADD"
-	}
-	if len(sd.SourceContents) > 0 {
-		return notImplemented("heredocs in %s are not supported yet", verb)
 	}
 	owner, err := parseChown(chown, func(p string) ([]byte, error) { return r.readImageFile(s.imageID, p) })
 	if err != nil {
@@ -586,6 +627,24 @@ func (r *buildRun) copy(s *stageState, sd instructions.SourcesAndDest, from, cho
 			e := fileEntry(m, name, fi, owner, mode)
 			all = append(all, rootedEntry{srcRoot, e})
 		}
+	}
+	for _, sc := range sd.SourceContents {
+		// A heredoc is a file of its own: named by its delimiter.
+		name := dest
+		if destDir || len(sd.SourcePaths)+len(sd.SourceContents) > 1 {
+			name = path.Join(dest, path.Base("/"+sc.Path))
+		}
+		perm := fs.FileMode(0o644)
+		if mode != nil {
+			perm = *mode
+		}
+		data := sc.Data
+		all = append(all, rootedEntry{nil, copyEntry{
+			name: strings.TrimPrefix(name, "/"),
+			hdr:  tar.Header{Typeflag: tar.TypeReg, Mode: tarMode(perm), Size: int64(len(data)), Uid: owner.uid, Gid: owner.gid, Format: tar.FormatPAX},
+			src:  sc.Path,
+			open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(data)), nil },
+		}})
 	}
 	// Files from several roots: each entry reads through its own root.
 	for _, re := range all {
