@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -374,6 +376,15 @@ func TestBuildInputs(t *testing.T) {
 	}
 	if got := e.ok(t, "run", "--rm", urlTag, "cat", "/note.txt"); got != "remote context" {
 		t.Errorf("context from a URL: %q", got)
+	}
+	sum := sha256.Sum256([]byte("downloaded\n"))
+	good := writeContext(t, map[string]string{"Dockerfile": "FROM " + testImage + "\nADD --checksum=sha256:" + hex.EncodeToString(sum[:]) + " " + srv.URL + "/file.txt /f\n"})
+	if r := e.dockerBuild(nil, good); r.code != 0 {
+		t.Errorf("ADD with the right checksum: %v", r)
+	}
+	bad := writeContext(t, map[string]string{"Dockerfile": "FROM " + testImage + "\nADD --checksum=sha256:" + strings.Repeat("0", 64) + " " + srv.URL + "/file.txt /f\n"})
+	if r := e.dockerBuild(nil, bad); r.code == 0 || !strings.Contains(r.stderr, "digest mismatch") {
+		t.Errorf("ADD with a wrong checksum: %v", r)
 	}
 }
 

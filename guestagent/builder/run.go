@@ -5,6 +5,8 @@ package builder
 import (
 	"archive/tar"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,6 +48,7 @@ type buildRun struct {
 	ctx         context.Context
 	stageImages map[int]*stageState
 	step        int
+	checksum    string // ADD --checksum of the step running
 	declared    map[string]bool
 }
 
@@ -232,8 +235,25 @@ func (r *buildRun) dispatch(s *stageState, cmd instructions.Command) error {
 	case *instructions.RunCommand:
 		return r.run(s, c)
 	case *instructions.CopyCommand:
+		if len(c.ExcludePatterns) > 0 {
+			return notImplemented("COPY --exclude is not supported yet")
+		}
+		if c.Parents {
+			return notImplemented("COPY --parents is not supported yet")
+		}
 		return r.copy(s, c.SourcesAndDest, c.From, c.Chown, c.Chmod, false, c.String())
 	case *instructions.AddCommand:
+		if len(c.ExcludePatterns) > 0 {
+			return notImplemented("ADD --exclude is not supported yet")
+		}
+		if c.KeepGitDir != nil {
+			return notImplemented("ADD of git repositories is not supported yet")
+		}
+		if c.Unpack != nil {
+			return notImplemented("ADD --unpack is not supported yet")
+		}
+		r.checksum = c.Checksum
+		defer func() { r.checksum = "" }()
 		return r.copy(s, c.SourcesAndDest, "", c.Chown, c.Chmod, true, c.String())
 	case *instructions.EnvCommand:
 		for _, kv := range c.Env {
@@ -961,11 +981,23 @@ func (r *buildRun) fetchURL(src, dest string, destDir bool, owner ownerSpec, mod
 		return copyEntry{}, nil, err
 	}
 	done := func() { os.Remove(f.Name()) }
-	n, err := io.Copy(f, resp.Body)
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), resp.Body)
 	f.Close()
 	if err != nil {
 		done()
 		return copyEntry{}, nil, fmt.Errorf("ADD failed: %s: %w", src, err)
+	}
+	if want := r.checksum; want != "" {
+		got := "sha256:" + hex.EncodeToString(h.Sum(nil))
+		if !strings.HasPrefix(want, "sha256:") {
+			done()
+			return copyEntry{}, nil, notImplemented("ADD --checksum=%s: only sha256 digests are supported", want)
+		}
+		if got != want {
+			done()
+			return copyEntry{}, nil, invalidParameter("ADD failed: digest mismatch for %s: %s, expected %s", src, got, want)
+		}
 	}
 	name := dest
 	if destDir {
