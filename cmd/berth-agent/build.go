@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -33,8 +34,21 @@ func newBuilder(dataRoot string, be builder.Backend, images api.ImageBackend, lo
 			return images.ImageTag(ctx, imageID, reference.FamiliarName(named), tag)
 		},
 		Remove: func(ctx context.Context, imageID string) (int64, error) {
-			_, err := images.ImageDelete(ctx, imageID, false, false)
-			return 0, err
+			// Only the cache's own images go: a named image stays, as
+			// does one a container uses (ImageDelete refuses).
+			info, err := images.ImageInspect(ctx, imageID)
+			if err != nil {
+				return 0, err
+			}
+			if len(info.RepoTags) > 0 {
+				return 0, errImageNamed
+			}
+			if _, err := images.ImageDelete(ctx, imageID, false, false); err != nil {
+				return 0, err
+			}
+			// The layers are mostly shared with the images built on
+			// them, so the image's size would overstate what is freed.
+			return 0, nil
 		},
 	}
 	if p, ok := images.(api.ImagePuller); ok {
@@ -44,6 +58,8 @@ func newBuilder(dataRoot string, be builder.Backend, images api.ImageBackend, lo
 	}
 	return builder.New(cfg)
 }
+
+var errImageNamed = errors.New("the image has a name")
 
 type builderInvalid struct{ error }
 

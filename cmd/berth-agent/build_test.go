@@ -203,6 +203,9 @@ func TestBuildCache(t *testing.T) {
 		t.Errorf("--no-cache used the cache:\n%s", out)
 	}
 	e.ok(t, "builder", "prune", "-f")
+	if code, r := e.code("image", "inspect", tag); code != 0 {
+		t.Errorf("builder prune removed the named image %s: %v", tag, r)
+	}
 	if out := e.buildOK(t, "-t", tag, dir); strings.Contains(out, "Using cache") {
 		t.Errorf("build after builder prune used the cache:\n%s", out)
 	}
