@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthdesktop/berth/guestagent/image"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/container"
 )
 
@@ -94,5 +96,25 @@ func TestHealthSuffix(t *testing.T) {
 	m.State.Running = false
 	if s := healthSuffix(m); s != "" {
 		t.Errorf("stopped: suffix %q", s)
+	}
+}
+
+func TestMergeHealthcheck(t *testing.T) {
+	img := &image.Image{}
+	img.Config.Config.Healthcheck = &dockerspec.HealthcheckConfig{Test: []string{"CMD", "probe"}, Interval: time.Minute, Retries: 4}
+	cfg := &container.Config{}
+	mergeHealthcheck(cfg, img)
+	if cfg.Healthcheck == nil || cfg.Healthcheck.Test[1] != "probe" || cfg.Healthcheck.Retries != 4 {
+		t.Fatalf("inherited: %+v", cfg.Healthcheck)
+	}
+	cfg = &container.Config{Healthcheck: &container.HealthConfig{Interval: time.Second}}
+	mergeHealthcheck(cfg, img)
+	if h := cfg.Healthcheck; h.Interval != time.Second || len(h.Test) != 2 || h.Retries != 4 {
+		t.Errorf("user interval with the image's test: %+v", h)
+	}
+	cfg = &container.Config{Healthcheck: &container.HealthConfig{Test: []string{"NONE"}}}
+	mergeHealthcheck(cfg, img)
+	if probeEnabled(cfg.Healthcheck) {
+		t.Errorf("--no-healthcheck still probes: %+v", cfg.Healthcheck)
 	}
 }
