@@ -165,7 +165,11 @@ func TestBuildCache(t *testing.T) {
 	})
 	tag := "berth-build/cache:test"
 	e.removeImageLater(t, tag)
-	first := e.buildOK(t, "-t", tag, dir)
+	e.removeImageLater(t, "berth-build/cache")
+	first := e.buildOK(t, "-t", tag, "-t", "berth-build/cache", dir)
+	if !strings.Contains(first, "Successfully tagged berth-build/cache:latest") {
+		t.Errorf("the second tag is not reported as Docker names it:\n%s", first)
+	}
 	if strings.Contains(first, "Using cache") {
 		t.Fatalf("first build used the cache:\n%s", first)
 	}
@@ -286,6 +290,9 @@ func TestBuildFailures(t *testing.T) {
 	}
 	if code, _ := e.code("image", "inspect", tag); code == 0 {
 		t.Errorf("a failed build tagged %s", tag)
+	}
+	if r := e.dockerBuild(nil, "-t", "Bad:Name", dir); r.code == 0 || strings.Contains(r.stdout, "Step 1") {
+		t.Errorf("a build with an invalid name ran: %v", r)
 	}
 	esc := writeContext(t, map[string]string{
 		"Dockerfile": "FROM " + testImage + "\nCOPY ../secret /secret\n",

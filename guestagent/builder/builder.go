@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/berthdesktop/berth/guestagent/api"
+	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 )
 
@@ -198,6 +199,10 @@ func (e *StepError) StepExitCode() int { return e.Code }
 // is called after each message. It returns the image ID.
 func (b *Builder) Build(ctx context.Context, opts Options, in io.Reader, out io.Writer, flush func()) (string, error) {
 	t0 := time.Now()
+	tags, err := b.checkTags(opts.Tags)
+	if err != nil {
+		return "", err
+	}
 	st := &stream{raw: out, enc: json.NewEncoder(out), flush: flush, quiet: opts.Quiet}
 	var root *memFS
 	if opts.Remote != "" && opts.Remote != "context" {
@@ -293,16 +298,33 @@ func (b *Builder) Build(ctx context.Context, opts Options, in io.Reader, out io.
 	if opts.Quiet {
 		st.write(message{Stream: id + "\n"})
 	}
-	for _, t := range opts.Tags {
-		if b.cfg.Tag == nil {
-			return "", notImplemented("tagging built images is not supported by this engine")
-		}
+	for _, t := range tags {
 		if err := b.cfg.Tag(ctx, id, t); err != nil {
 			return "", err
 		}
 		st.printf("Successfully tagged %s\n", t)
 	}
 	return id, nil
+}
+
+// checkTags validates the names a build gives its image before it runs,
+// returning them as Docker prints them ("name:latest").
+func (b *Builder) checkTags(tags []string) ([]string, error) {
+	var out []string
+	for _, t := range tags {
+		if b.cfg.Tag == nil {
+			return nil, notImplemented("tagging built images is not supported by this engine")
+		}
+		named, err := reference.ParseNormalizedNamed(t)
+		if err != nil {
+			return nil, invalidParameter("invalid reference format: %s: %v", t, err)
+		}
+		if _, digested := named.(reference.Digested); digested {
+			return nil, invalidParameter("invalid reference format: %s: a build cannot be named by a digest", t)
+		}
+		out = append(out, reference.FamiliarString(reference.TagNameOnly(named)))
+	}
+	return out, nil
 }
 
 // ownPlatform says whether p (os[/arch[/variant]]) names this machine.
