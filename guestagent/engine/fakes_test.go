@@ -199,11 +199,23 @@ func newFakeProc(p *specs.Process, o runtime.IOOptions) *fakeProc {
 	return fp
 }
 
-func (fp *fakeProc) Pid() int                      { return 4343 }
-func (fp *fakeProc) IO() *runtime.ProcessIO        { return fp.pio }
-func (fp *fakeProc) Resize(h, w uint) error        { return nil }
-func (fp *fakeProc) Wait() runtime.ExitStatus      { return <-fp.exit }
-func (fp *fakeProc) Signal(s syscall.Signal) error { fp.signals <- s; return nil }
+func (fp *fakeProc) Pid() int                 { return 4343 }
+func (fp *fakeProc) IO() *runtime.ProcessIO   { return fp.pio }
+func (fp *fakeProc) Resize(h, w uint) error   { return nil }
+func (fp *fakeProc) Wait() runtime.ExitStatus { return <-fp.exit }
+func (fp *fakeProc) Signal(s syscall.Signal) error {
+	if s == syscall.SIGKILL {
+		// A process killed before it started ends there, as the runtime's
+		// init does when killed while waiting for Start.
+		fp.once.Do(func() {
+			fp.stdout.Close()
+			fp.stderr.Close()
+			fp.exit <- runtime.ExitStatus{Code: 128 + int(s), Signal: s}
+		})
+	}
+	fp.signals <- s
+	return nil
+}
 
 func (fp *fakeProc) start() {
 	fp.once.Do(func() { go fp.run() })

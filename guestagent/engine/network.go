@@ -101,7 +101,9 @@ func (e *Engine) attachNetwork(c *ctr, pid int) error {
 		return nil
 	}
 	if e.cfg.Network == nil {
-		return fmt.Errorf("the bridge network is not available on this engine (see the engine log for why)")
+		// As dockerd with --bridge=none: the container keeps its own
+		// network namespace with only loopback.
+		return nil
 	}
 	ports, err := publishedPorts(&c.m)
 	if err != nil {
