@@ -357,12 +357,15 @@ func FuzzParseTimestamp(f *testing.F) {
 func FuzzParseBind(f *testing.F) {
 	f.Add("/a:/b:ro")
 	f.Add("x:y:z:w")
+	f.Add("vol:/data:nocopy")
 	f.Fuzz(func(t *testing.T, s string) {
 		b, err := parseBind(s)
 		if err != nil {
 			return
 		}
-		if !strings.HasPrefix(b.Source, "/") || !strings.HasPrefix(b.Destination, "/") || b.Destination == "/" {
+		// A source is a host path or, when not absolute, a volume's name.
+		if b.Named != !strings.HasPrefix(b.Source, "/") || (b.Named && !validVolumeName(b.Source)) ||
+			!strings.HasPrefix(b.Destination, "/") || b.Destination == "/" {
 			t.Fatalf("accepted %q as %+v", s, b)
 		}
 	})
