@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -170,4 +171,83 @@ func composeMissing(t *testing.T, e *engine) []string {
 		missing = append(missing, "networks (GET /networks answers: "+strings.TrimSpace(r.stderr)+")")
 	}
 	return missing
+}
+
+// healthyProject has db turn healthy only after a while and app wait for
+// that (depends_on: condition: service_healthy), both on the default
+// bridge, so it needs no user-defined network.
+const healthyProject = `version: "2.4"
+services:
+  db:
+    image: %[1]s
+    network_mode: bridge
+    command: ["sh", "-c", "sleep 2; touch /ready; exec sleep 1000"]
+    healthcheck:
+      test: ["CMD", "test", "-f", "/ready"]
+      interval: 500ms
+      timeout: 2s
+      retries: 60
+  app:
+    image: %[1]s
+    network_mode: bridge
+    command: ["sleep", "1000"]
+    depends_on:
+      db:
+        condition: service_healthy
+`
+
+// TestComposeServiceHealthy checks that Compose starts a service that
+// depends on another's health only once the engine reports it healthy.
+func TestComposeServiceHealthy(t *testing.T) {
+	e := needEngine(t)
+	if _, err := exec.LookPath("docker-compose"); err != nil {
+		t.Skip("docker-compose is not installed (Debian package docker-compose; make deps installs it)")
+	}
+	dir := t.TempDir()
+	project := "berthhealthy" + strconv.Itoa(freePort(t))
+	if err := os.WriteFile(filepath.Join(dir, "docker-compose.yml"), []byte(fmt.Sprintf(healthyProject, testImage)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.compose(dir, project, "down", "-v", "--timeout", "1") })
+	if r := e.compose(dir, project, "up", "-d"); r.code != 0 {
+		t.Fatalf("%v", r)
+	}
+	db, app := project+"_db_1", project+"_app_1"
+	var health struct {
+		Status string
+		Log    []struct {
+			End      time.Time
+			ExitCode int
+		}
+	}
+	if err := json.Unmarshal([]byte(e.ok(t, "inspect", "--format", "{{json .State.Health}}", db)), &health); err != nil {
+		t.Fatal(err)
+	}
+	var passed time.Time
+	for _, l := range health.Log {
+		if l.ExitCode == 0 && (passed.IsZero() || l.End.Before(passed)) {
+			passed = l.End
+		}
+	}
+	if health.Status != "healthy" || passed.IsZero() {
+		t.Fatalf("db after up -d: %+v, want healthy with a passing probe", health)
+	}
+	// The first passing probe ended before app started.
+	g := strings.Fields(e.ok(t, "inspect", "--format", "{{.State.Running}} {{.State.StartedAt}}", app))
+	if len(g) != 2 || g[0] != "true" {
+		t.Fatalf("app after up -d: %q", g)
+	}
+	at, err := time.Parse(time.RFC3339Nano, g[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !at.After(passed) {
+		t.Fatalf("app started at %s, before db's first passing probe ended at %s", at, passed)
+	}
+	if r := e.compose(dir, project, "down", "-v", "--timeout", "1"); r.code != 0 {
+		t.Fatalf("%v", r)
+	}
+	if out := e.ok(t, "ps", "-aq", "--filter", "label=com.docker.compose.project="+project); out != "" {
+		t.Errorf("containers left after down -v: %s", out)
+	}
 }
