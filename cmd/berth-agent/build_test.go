@@ -501,3 +501,44 @@ func TestBuildHeredocs(t *testing.T) {
 		t.Errorf("heredoc results: %q", got)
 	}
 }
+
+// TestBuildCacheLifetime checks that the build cache survives an engine
+// restart and that `docker system prune` empties it.
+func TestBuildCacheLifetime(t *testing.T) {
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
+	e, err := startUnderTest(filepath.Join(workDir, "buildcache"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.cleanup()
+	defer func() { _ = e.stop() }()
+	e.watch(t)
+	if r := e.docker(nil, "load", "-i", imageTar); r.code != 0 {
+		t.Fatalf("%v", r)
+	}
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": "FROM " + testImage + "\nCOPY a.txt /a.txt\nRUN cat /a.txt > /copy.txt\n",
+		"a.txt":      "one\n",
+	})
+	if out := e.buildOK(t, dir); strings.Contains(out, "Using cache") {
+		t.Fatalf("first build used the cache:\n%s", out)
+	}
+	if err := e.stop(); err != nil {
+		t.Fatalf("stop engine: %v", err)
+	}
+	if err := e.start(); err != nil {
+		t.Fatalf("start engine again: %v", err)
+	}
+	if out := e.buildOK(t, dir); strings.Count(out, "Using cache") != 2 {
+		t.Fatalf("rebuild after an engine restart did not use the cache for both steps:\n%s", out)
+	}
+	out := e.ok(t, "system", "prune", "-f")
+	if !strings.Contains(out, "Total reclaimed space") {
+		t.Errorf("docker system prune printed:\n%s", out)
+	}
+	if out := e.buildOK(t, dir); strings.Contains(out, "Using cache") {
+		t.Fatalf("build after docker system prune used the cache:\n%s", out)
+	}
+}

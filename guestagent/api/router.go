@@ -154,7 +154,7 @@ func (s *Server) buildRoutes() []route {
 		newRoute(http.MethodPut, "/containers/{name}/archive", s.containerArchivePut),
 		newRoute(get, "/networks", notImplemented("networks are not supported yet")),
 		newRoute(post, "/networks/create", notImplemented("networks are not supported yet")),
-		newRoute(post, "/networks/prune", notImplemented("networks are not supported yet")),
+		newRoute(post, "/networks/prune", s.networkPrune),
 		newRoute(get, "/networks/{id}", notImplemented("networks are not supported yet")),
 		newRoute(del, "/networks/{id}", notImplemented("networks are not supported yet")),
 		newRoute(post, "/networks/{id}/connect", notImplemented("networks are not supported yet")),
