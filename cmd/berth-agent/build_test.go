@@ -542,3 +542,69 @@ func TestBuildCacheLifetime(t *testing.T) {
 		t.Fatalf("build after docker system prune used the cache:\n%s", out)
 	}
 }
+
+// TestBuildPullAndNetwork checks --pull against a registry whose tag has
+// moved on from the local image, and that RUN steps get the build's
+// --network.
+func TestBuildPullAndNetwork(t *testing.T) {
+	e := needRegistryEngine(t)
+	reg := startRegistry(t, registryOptions{})
+	base := reg.host + "/berth/base:v1"
+	e.removeImageLater(t, base)
+	for _, which := range []string{"old", "new"} {
+		dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + testImage + "\nRUN echo " + which + " > /which\n"})
+		e.buildOK(t, "-t", base, "-t", "berth-build/base:"+which, dir)
+		e.removeImageLater(t, "berth-build/base:"+which)
+	}
+	e.ok(t, "push", base) // the registry has "new"
+	e.ok(t, "tag", "berth-build/base:old", base)
+
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + base + "\nCMD [\"cat\", \"/which\"]\n"})
+	e.buildOK(t, "-t", "berth-build/pulled", dir)
+	e.removeImageLater(t, "berth-build/pulled")
+	if got := e.ok(t, "run", "--rm", "berth-build/pulled"); got != "old" {
+		t.Errorf("without --pull the build used %q, want the local image (old)", got)
+	}
+	e.buildOK(t, "--pull", "-t", "berth-build/pulled", dir)
+	if got := e.ok(t, "run", "--rm", "berth-build/pulled"); got != "new" {
+		t.Errorf("with --pull the build used %q, want the registry's image (new)", got)
+	}
+
+	nets := func(args ...string) string {
+		dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + testImage + "\nRUN ls /sys/class/net | tr '\\n' ' ' > /nets\nCMD [\"cat\", \"/nets\"]\n"})
+		e.buildOK(t, append(append([]string{"--no-cache", "-t", "berth-build/nets"}, args...), dir)...)
+		return strings.TrimSpace(e.ok(t, "run", "--rm", "--network", "none", "berth-build/nets"))
+	}
+	e.removeImageLater(t, "berth-build/nets")
+	if got := nets("--network", "none"); got != "lo" {
+		t.Errorf("RUN with --network none sees interfaces %q, want lo only", got)
+	}
+	if got := nets(); !strings.Contains(got, "eth0") {
+		t.Errorf("RUN on the default network sees interfaces %q, want eth0 among them", got)
+	}
+	// Interfaces of the host that exist before and after the build (other
+	// tests may add and remove veths meanwhile) are all seen by the RUN.
+	hostNets := func() map[string]bool {
+		ds, err := os.ReadDir("/sys/class/net")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]bool{}
+		for _, d := range ds {
+			m[d.Name()] = true
+		}
+		return m
+	}
+	before := hostNets()
+	got := nets("--network", "host")
+	after := hostNets()
+	seen := map[string]bool{}
+	for _, n := range strings.Fields(got) {
+		seen[n] = true
+	}
+	for n := range before {
+		if after[n] && !seen[n] {
+			t.Errorf("RUN with --network host sees interfaces %q, without the host's %s", got, n)
+		}
+	}
+}
