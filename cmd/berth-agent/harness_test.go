@@ -30,6 +30,7 @@ import (
 
 	"github.com/berthdesktop/berth/internal/testimage"
 	"github.com/moby/moby/api/types/container"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -199,9 +200,12 @@ type engine struct {
 	peer bool
 	// extraArgs are more `berth-agent engine` flags.
 	extraArgs []string
-	cmd       *exec.Cmd
-	exited    chan struct{}
-	waitErr   error
+	// bridge is the bridge made for this engine alone, removed by cleanup
+	// (the engine keeps its bridge when it exits, as dockerd keeps docker0).
+	bridge  string
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	waitErr error
 }
 
 // bridgeSeq numbers the engines' bridges.
@@ -210,14 +214,17 @@ var bridgeSeq atomic.Int32
 // startEngine starts an engine whose state lives under root (kept across
 // restarts of the same root) and waits until /_ping answers.
 func startEngine(root string, args ...string) (*engine, error) {
+	var bridge string
 	if !slices.Contains(args, "--bridge") {
 		// Each engine gets a bridge and subnet of its own, so that engines
 		// of concurrent tests (and a running Berth) cannot clash.
 		n := bridgeSeq.Add(1)
-		args = append(args, "--bridge", fmt.Sprintf("bt%dx%d", os.Getpid()%10000, n),
+		bridge = fmt.Sprintf("bt%dx%d", os.Getpid()%10000, n)
+		args = append(args, "--bridge", bridge,
 			"--bip", fmt.Sprintf("10.%d.%d.1/24", 200+n%50, os.Getpid()%250))
 	}
 	e := &engine{
+		bridge:    bridge,
 		extraArgs: args,
 		root:      root,
 		dataRoot:  filepath.Join(root, "data"),
@@ -339,6 +346,11 @@ func (e *engine) cleanup() {
 		}
 	}
 	_ = os.RemoveAll(e.root)
+	if e.bridge != "" {
+		if l, err := netlink.LinkByName(e.bridge); err == nil {
+			_ = netlink.LinkDel(l)
+		}
+	}
 }
 
 // logTail returns up to n last lines of the engine's log from byte offset.
