@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -116,6 +117,15 @@ func TestBridgeNetwork(t *testing.T) {
 			c, err := l.Accept()
 			if err != nil {
 				return
+			}
+			// Read the whole request first: closing with unread bytes
+			// would reset the connection under the client's read.
+			br := bufio.NewReader(c)
+			for {
+				line, err := br.ReadString('\n')
+				if err != nil || line == "\r\n" {
+					break
+				}
 			}
 			_, _ = io.WriteString(c, "HTTP/1.0 200 OK\r\n\r\nfrom-host\n")
 			c.Close()
