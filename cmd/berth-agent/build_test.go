@@ -505,19 +505,7 @@ func TestBuildHeredocs(t *testing.T) {
 // TestBuildCacheLifetime checks that the build cache survives an engine
 // restart and that `docker system prune` empties it.
 func TestBuildCacheLifetime(t *testing.T) {
-	if skipReason != "" {
-		t.Skip(skipReason)
-	}
-	e, err := startUnderTest(filepath.Join(workDir, "buildcache"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.cleanup()
-	defer func() { _ = e.stop() }()
-	e.watch(t)
-	if r := e.docker(nil, "load", "-i", imageTar); r.code != 0 {
-		t.Fatalf("%v", r)
-	}
+	e := ownEngine(t, "buildcache")
 	dir := writeContext(t, map[string]string{
 		"Dockerfile": "FROM " + testImage + "\nCOPY a.txt /a.txt\nRUN cat /a.txt > /copy.txt\n",
 		"a.txt":      "one\n",

@@ -178,6 +178,28 @@ func needEngine(t *testing.T) *engine {
 	return shared
 }
 
+// ownEngine skips the test when the integration tests cannot run here and
+// returns an engine of the test's own under workDir/name, given the test
+// image; it is stopped and its root and bridge removed when the test ends,
+// after its log has been shown if the test failed.
+func ownEngine(t *testing.T, name string) *engine {
+	t.Helper()
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
+	e, err := startUnderTest(filepath.Join(workDir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.cleanup)
+	t.Cleanup(func() { _ = e.stop() })
+	e.watch(t)
+	if r := e.docker(nil, "load", "-i", imageTar); r.code != 0 {
+		t.Fatalf("%v", r)
+	}
+	return e
+}
+
 // startUnderTest starts the engine the tests drive: Berth's, or Debian's
 // dockerd when BERTH_IT_PEER=dockerd.
 func startUnderTest(root string) (*engine, error) {

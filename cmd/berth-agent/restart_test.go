@@ -3,7 +3,6 @@
 package main
 
 import (
-	"path/filepath"
 	"testing"
 )
 
@@ -11,19 +10,7 @@ import (
 // container lifecycle and starts it again on the same roots: containers
 // persist, exited ones start again, logs survive.
 func TestEngineRestart(t *testing.T) {
-	if skipReason != "" {
-		t.Skip(skipReason)
-	}
-	e, err := startUnderTest(filepath.Join(workDir, "restart"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.cleanup()
-	defer func() { _ = e.stop() }()
-	e.watch(t)
-	if r := e.docker(nil, "load", "-i", imageTar); r.code != 0 {
-		t.Fatalf("%v", r)
-	}
+	e := ownEngine(t, "restart")
 
 	exited := e.ok(t, "run", "-d", "--name", "exited", testImage, "echo", "first run")
 	e.ok(t, "wait", exited)
