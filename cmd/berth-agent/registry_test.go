@@ -659,3 +659,53 @@ func TestRegistryPullKilled(t *testing.T) {
 		}
 	}
 }
+
+// TestRegistryCLIExtras covers the rest of the CLI's image commands
+// against the registry: `pull -a` fetches every tag of a repository,
+// `images --digests` shows the registry digest, `history` lists the
+// image's steps, and `commit --pause` of a running container makes a
+// runnable image while the container keeps running.
+func TestRegistryCLIExtras(t *testing.T) {
+	e := needRegistryEngine(t)
+	reg := startRegistry(t, registryOptions{})
+	repo := reg.host + "/berth/alltags"
+	src := e.create(t, testImage, "sh", "-c", "echo two > /two; exec sleep 1000")
+	e.ok(t, "start", src)
+	defer e.docker(nil, "rm", "-f", src)
+	e.ok(t, "tag", testImage, repo+":one")
+	e.ok(t, "commit", "--pause", "-m", "second tag", src, repo+":two")
+	if got := e.ok(t, "inspect", "--format", "{{.State.Status}}", src); got != "running" {
+		t.Errorf("container after commit --pause is %q, want running", got)
+	}
+	e.ok(t, "push", repo+":one")
+	e.ok(t, "push", repo+":two")
+	e.ok(t, "rmi", repo+":one", repo+":two")
+
+	out := e.ok(t, "pull", "-a", repo)
+	for _, tag := range []string{"one", "two"} {
+		if got := e.ok(t, "images", "--format", "{{.Tag}}", repo+":"+tag); got != tag {
+			t.Errorf("after pull -a, images %s:%s shows %q\n%s", repo, tag, got, out)
+		}
+	}
+	if got := e.ok(t, "run", "--rm", repo+":two", "cat", "/two"); got != "two" {
+		t.Errorf("committed and pulled image: cat /two printed %q", got)
+	}
+
+	// Filtered by repository (a tag in the filter hides digests, as in
+	// dockerd), each tag shows its registry digest.
+	digs := strings.Split(e.ok(t, "images", "--digests", "--format", "{{.Tag}} {{.Digest}}", repo), "\n")
+	if len(digs) != 2 {
+		t.Fatalf("images --digests %s: %q, want the two tags", repo, digs)
+	}
+	for _, l := range digs {
+		tag, dig, _ := strings.Cut(l, " ")
+		if (tag != "one" && tag != "two") || !strings.HasPrefix(dig, "sha256:") || len(dig) != 71 {
+			t.Errorf("images --digests line %q, want a tag and its registry digest", l)
+		}
+	}
+	hist := strings.Split(e.ok(t, "history", "--no-trunc", "--format", "{{.CreatedBy}}|{{.Comment}}", repo+":two"), "\n")
+	if len(hist) < 2 || !strings.HasSuffix(hist[0], "|second tag") {
+		t.Errorf("history of the committed image: %q, want the commit's step first with its message", hist)
+	}
+	e.ok(t, "rmi", repo+":one", repo+":two")
+}
