@@ -153,7 +153,7 @@ stop-native:
 # (median of 5), idle memory, and published-port throughput against the channel.
 bench: deps build vmimage
 	$(SUDO) env "PATH=$$PATH" BERTH_AGENT=$(CURDIR)/bin/berth-agent \
-		$(GO) test -run '^$$' -bench '^Benchmark(VsDockerd|RegistryVsDockerd|BuildVsDockerd)$$' -benchtime 1x -timeout 30m -v ./cmd/berth-agent
+		$(GO) test -run '^$$' -bench '^Benchmark(VsDockerd|RegistryVsDockerd|BuildVsDockerd|NetworkVsDockerd)$$' -benchtime 1x -timeout 30m -v ./cmd/berth-agent
 	$(SUDO) env "PATH=$$PATH" $(GO) test -count=1 -run '^$$' -bench '^BenchmarkBoot$(VM_BENCH_ARCH)$$' -benchtime 5x -timeout 30m ./vmimage/
 	$(SUDO) env "PATH=$$PATH" $(GO) test -count=1 -run '^$$' -bench '^BenchmarkVM$$' -benchtime 1x -timeout 30m ./e2e/
 
