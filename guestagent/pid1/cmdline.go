@@ -24,7 +24,15 @@ type Params struct {
 	Link   string    // berth.link=vsock|serial; "" serves every transport present
 	Engine string    // berth.engine=<path>: another engine binary (diagnostics, tests)
 	Debug  bool      // berth.debug: log each boot step with its time since kernel start
+	Net    string    // berth.net=dhcp|static|auto; NetDHCP when absent
 }
+
+// The ways pid1 configures eth0 (berth.net; see the package doc).
+const (
+	NetDHCP   = "dhcp"   // a DHCPv4 lease, kept for the life of the VM
+	NetStatic = "static" // QEMU user network's static addresses, no DHCP
+	NetAuto   = "auto"   // DHCP; the static addresses when no lease comes in time
+)
 
 // DefaultDisk is the data disk when berth.disk is absent.
 const DefaultDisk = "/dev/vda"
@@ -35,7 +43,7 @@ var ErrBadParam = errors.New("bad kernel parameter")
 // ParseCmdline parses the contents of /proc/cmdline. Parameters other than
 // berth.* are ignored; a berth.* parameter that does not parse is an error.
 func ParseCmdline(cmdline string) (Params, error) {
-	p := Params{Disk: DefaultDisk}
+	p := Params{Disk: DefaultDisk, Net: NetDHCP}
 	for _, field := range strings.Fields(cmdline) {
 		key, val, _ := strings.Cut(field, "=")
 		switch key {
@@ -61,6 +69,11 @@ func ParseCmdline(cmdline string) (Params, error) {
 				return Params{}, fmt.Errorf("%w: berth.link=%q", ErrBadParam, val)
 			}
 			p.Link = val
+		case "berth.net":
+			if val != NetDHCP && val != NetStatic && val != NetAuto {
+				return Params{}, fmt.Errorf("%w: berth.net=%q", ErrBadParam, val)
+			}
+			p.Net = val
 		case "berth.debug":
 			p.Debug = true
 		case "berth.engine":

@@ -1,25 +1,33 @@
 package pid1
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"time"
 
 	"github.com/vishvananda/netlink"
 )
 
-// Static addressing of QEMU's user network.
+// Static addressing of QEMU's user network (berth.net=static, and
+// berth.net=auto without a lease).
 const (
 	guestCIDR  = "10.0.2.15/24"
 	gatewayIP  = "10.0.2.2"
 	nameserver = "10.0.2.3"
 )
 
-// setupNetwork brings up lo and eth0 with the user network's static
-// address, the default route and resolv.conf.
-func setupNetwork(log *slog.Logger) error {
+// The guest's interface and resolver file.
+const (
+	netIface   = "eth0"
+	resolvConf = "/etc/resolv.conf"
+)
+
+// setupNetwork brings up lo and eth0 the way mode (berth.net) says. With
+// DHCP it returns once the first lease is applied or the wait for it is
+// over; the lease is kept by a goroutine for the life of the VM.
+func setupNetwork(log *slog.Logger, mode string) error {
 	lo, err := netlink.LinkByName("lo")
 	if err != nil {
 		return fmt.Errorf("find lo: %w", err)
@@ -30,32 +38,57 @@ func setupNetwork(log *slog.Logger) error {
 	var eth netlink.Link
 	deadline := time.Now().Add(3 * time.Second)
 	for {
-		eth, err = netlink.LinkByName("eth0")
+		eth, err = netlink.LinkByName(netIface)
 		if err == nil || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	if err != nil {
-		return fmt.Errorf("find eth0: %w", err)
+		return fmt.Errorf("find %s: %w", netIface, err)
 	}
+	if mode == NetStatic {
+		if err := configureStatic(eth, resolvConf); err != nil {
+			return err
+		}
+		log.Debug("berth: network up", "addr", guestCIDR)
+		return nil
+	}
+	c := &dhcpClient{
+		iface:      netIface,
+		resolvConf: resolvConf,
+		hostname:   "berth",
+		log:        log,
+		wait:       dhcpWait,
+		retransmit: dhcpRetransmit,
+		sends:      dhcpSends,
+		minRetry:   dhcpMinRetry,
+	}
+	ready := make(chan error, 1)
+	go c.run(context.Background(), mode == NetAuto, func(err error) { ready <- err })
+	return <-ready
+}
+
+// configureStatic gives link QEMU user network's static address, the
+// default route through its gateway and its resolver.
+func configureStatic(link netlink.Link, resolvPath string) error {
+	name := link.Attrs().Name
 	addr, err := netlink.ParseAddr(guestCIDR)
 	if err != nil {
 		return fmt.Errorf("parse %s: %w", guestCIDR, err)
 	}
-	if err := netlink.AddrReplace(eth, addr); err != nil {
-		return fmt.Errorf("address eth0: %w", err)
+	if err := netlink.AddrReplace(link, addr); err != nil {
+		return fmt.Errorf("address %s: %w", name, err)
 	}
-	if err := netlink.LinkSetUp(eth); err != nil {
-		return fmt.Errorf("bring up eth0: %w", err)
+	if err := netlink.LinkSetUp(link); err != nil {
+		return fmt.Errorf("bring up %s: %w", name, err)
 	}
-	route := &netlink.Route{LinkIndex: eth.Attrs().Index, Gw: net.ParseIP(gatewayIP)}
+	route := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: net.ParseIP(gatewayIP)}
 	if err := netlink.RouteReplace(route); err != nil {
 		return fmt.Errorf("default route via %s: %w", gatewayIP, err)
 	}
-	if err := os.WriteFile("/etc/resolv.conf", []byte("nameserver "+nameserver+"\n"), 0o644); err != nil {
-		return fmt.Errorf("write resolv.conf: %w", err)
+	if err := writeFileAtomic(resolvPath, []byte("nameserver "+nameserver+"\n")); err != nil {
+		return err
 	}
-	log.Debug("berth: network up", "addr", guestCIDR)
 	return nil
 }

@@ -106,7 +106,7 @@ func (g *guest) boot() error {
 	g.params, err = ParseCmdline(string(cmdline))
 	if err != nil {
 		g.log.Error("berth: kernel command line", "err", err)
-		g.params = Params{Disk: DefaultDisk}
+		g.params = Params{Disk: DefaultDisk, Net: NetDHCP}
 	}
 	if g.params.Debug {
 		g.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -151,7 +151,7 @@ func (g *guest) run() {
 	go func() {
 		defer netWG.Done()
 		defer close(g.networkReady)
-		if err := setupNetwork(g.log); err != nil {
+		if err := setupNetwork(g.log, g.params.Net); err != nil {
 			g.log.Warn("berth: network", "err", err)
 		}
 		g.step("network")

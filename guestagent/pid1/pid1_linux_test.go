@@ -19,15 +19,17 @@ func TestParseCmdline(t *testing.T) {
 		want    Params
 		wantErr bool
 	}{
-		{"defaults", "console=ttyS0 quiet panic=-1\n", Params{Disk: DefaultDisk}, false},
-		{"all", "console=ttyS0 berth.shares=home=/home/me,tmp0=/tmp/x berth.time=1700000000 berth.disk=/dev/vdb berth.link=serial berth.engine=/usr/bin/e",
+		{"defaults", "console=ttyS0 quiet panic=-1\n", Params{Disk: DefaultDisk, Net: NetDHCP}, false},
+		{"all", "console=ttyS0 berth.shares=home=/home/me,tmp0=/tmp/x berth.time=1700000000 berth.disk=/dev/vdb berth.link=serial berth.engine=/usr/bin/e berth.net=auto",
 			Params{
 				Shares: []Share{{"home", "/home/me"}, {"tmp0", "/tmp/x"}},
 				Time:   time.Unix(1700000000, 0),
-				Disk:   "/dev/vdb", Link: "serial", Engine: "/usr/bin/e",
+				Disk:   "/dev/vdb", Link: "serial", Engine: "/usr/bin/e", Net: NetAuto,
 			}, false},
-		{"empty shares", "berth.shares=", Params{Disk: DefaultDisk}, false},
-		{"share path with equals", "berth.shares=a=/x=y", Params{Disk: DefaultDisk, Shares: []Share{{"a", "/x=y"}}}, false},
+		{"empty shares", "berth.shares=", Params{Disk: DefaultDisk, Net: NetDHCP}, false},
+		{"share path with equals", "berth.shares=a=/x=y", Params{Disk: DefaultDisk, Net: NetDHCP, Shares: []Share{{"a", "/x=y"}}}, false},
+		{"static network", "berth.net=static", Params{Disk: DefaultDisk, Net: NetStatic}, false},
+		{"bad network", "berth.net=slaac", Params{}, true},
 		{"relative share", "berth.shares=a=home", Params{}, true},
 		{"unclean share", "berth.shares=a=/home/../etc", Params{}, true},
 		{"share over data root", "berth.shares=a=/var/lib/berth", Params{}, true},
