@@ -96,9 +96,6 @@ func TestCompose(t *testing.T) {
 	if _, err := exec.LookPath("docker-compose"); err != nil {
 		t.Skip("docker-compose is not installed (Debian package docker-compose; make deps installs it)")
 	}
-	if missing := composeMissing(t, e); len(missing) > 0 {
-		t.Skip("the Compose project needs what the engine does not serve yet: " + strings.Join(missing, "; "))
-	}
 	dir := t.TempDir()
 	port := freePort(t)
 	project := "berthcompose" + strconv.Itoa(port)
@@ -160,17 +157,6 @@ func TestCompose(t *testing.T) {
 	if out := e.ok(t, "volume", "ls", "-q", "--filter", label); out != "" {
 		t.Errorf("volumes left after down -v: %s", out)
 	}
-}
-
-// composeMissing names the engine features the project needs that do not
-// answer yet: user-defined networks with service-name DNS.
-func composeMissing(t *testing.T, e *engine) []string {
-	t.Helper()
-	var missing []string
-	if code, r := e.code("network", "ls"); code != 0 && strings.Contains(r.stderr, "not supported") {
-		missing = append(missing, "networks (GET /networks answers: "+strings.TrimSpace(r.stderr)+")")
-	}
-	return missing
 }
 
 // healthyProject has db turn healthy only after a while and app wait for

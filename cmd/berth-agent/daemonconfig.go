@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -15,6 +16,7 @@ import (
 	units "github.com/docker/go-units"
 
 	"github.com/berthdesktop/berth/guestagent/logs"
+	"github.com/berthdesktop/berth/guestagent/network"
 	"github.com/berthdesktop/berth/guestagent/registry"
 )
 
@@ -40,10 +42,13 @@ type daemonConfig struct {
 	MaxConcurrentUploads   int
 	RegistryCertsDir       string
 
-	// The default bridge (network.go).
-	Bridge string
-	Bip    string
-	MTU    int
+	// The default bridge and the pools of user-defined networks
+	// (network.go).
+	Bridge              string
+	Bip                 string
+	MTU                 int
+	DefaultAddressPools []network.Pool
+	HostGatewayIP       netip.Addr
 
 	// Accepted for compatibility with existing daemon.json files; they do
 	// not change the engine's behaviour (yet).
@@ -137,6 +142,33 @@ var daemonKeys = map[string]func(c *daemonConfig, key string, raw json.RawMessag
 	},
 	"max-concurrent-uploads": func(c *daemonConfig, k string, r json.RawMessage) error {
 		return decodePositive(k, r, &c.MaxConcurrentUploads)
+	},
+	"bridge": func(c *daemonConfig, k string, r json.RawMessage) error {
+		if err := decodeAs(k, r, &c.Bridge, "a string"); err != nil {
+			return err
+		}
+		if c.Bridge == "none" {
+			return fmt.Errorf("invalid value for %q: running without a bridge is not supported", k)
+		}
+		if len(c.Bridge) > 15 || strings.ContainsAny(c.Bridge, "/ \t") {
+			return fmt.Errorf("invalid value for %q: %q is not an interface name", k, c.Bridge)
+		}
+		return nil
+	},
+	"bip":                   decodeBip,
+	"mtu":                   decodeMTU,
+	"default-address-pools": decodePools,
+	"host-gateway-ip": func(c *daemonConfig, k string, r json.RawMessage) error {
+		var s string
+		if err := decodeAs(k, r, &s, "a string"); err != nil {
+			return err
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil || !a.Is4() {
+			return fmt.Errorf("invalid value for %q: %q is not an IPv4 address", k, s)
+		}
+		c.HostGatewayIP = a
+		return nil
 	},
 	"registry-certs-dir": func(c *daemonConfig, k string, r json.RawMessage) error {
 		if err := decodeAs(k, r, &c.RegistryCertsDir, "a string"); err != nil {

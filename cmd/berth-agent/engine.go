@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -53,7 +54,12 @@ type engineFlags struct {
 	// --bridge and --bip); daemon.json's "bridge" and "bip" also set them.
 	bridge string
 	bip    string
-	set    map[string]bool // flags given on the command line
+	// hostGatewayIP is what host-gateway and host.docker.internal
+	// resolve to; hostDockerInternal adds host.docker.internal to every
+	// container (the VM's engine, as Docker Desktop does).
+	hostGatewayIP      netip.Addr
+	hostDockerInternal bool
+	set                map[string]bool // flags given on the command line
 }
 
 type hostList struct{ v *[]string }
@@ -81,6 +87,15 @@ func parseEngineFlags(args []string, stderr io.Writer) (*engineFlags, error) {
 	fs.StringVar(&f.logLevel, "log-level", "", "log level: debug, info, warn, error, fatal")
 	fs.StringVar(&f.bridge, "bridge", "", "name of the default bridge (default berth0)")
 	fs.StringVar(&f.bip, "bip", "", "address and prefix of the default bridge (default 172.17.0.1/16)")
+	fs.Func("host-gateway-ip", "address host-gateway and host.docker.internal resolve to (default: the bridge's)", func(v string) error {
+		a, err := netip.ParseAddr(v)
+		if err != nil || !a.Is4() {
+			return fmt.Errorf("%q is not an IPv4 address", v)
+		}
+		f.hostGatewayIP = a
+		return nil
+	})
+	fs.BoolVar(&f.hostDockerInternal, "host-docker-internal", false, "resolve host.docker.internal in every container")
 	fs.StringVar(&f.sharedPaths, "shared-paths", "", "comma-separated host folders bind mounts may use (empty: every path)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -240,13 +255,13 @@ func runEngine(args []string) error {
 		return err
 	}
 
-	bridge, err := openBridge(fl, s.file, log)
+	nets, err := openNetworks(fl, s.file, s.dataRoot, log)
 	if err != nil {
-		// Containers with --network none or host still work; bridge ones
-		// fail to start with the engine's message.
-		log.Error("the default bridge network is unavailable", "err", err)
+		// Containers with --network none or host still work; others
+		// fail to create with the engine's message.
+		log.Error("networks are unavailable", "err", err)
 	} else {
-		defer bridge.Close()
+		defer nets.Close()
 	}
 
 	cfg := ctrengine.Config{
@@ -260,7 +275,10 @@ func runEngine(args []string) error {
 		ReleaseLeftover: w.release,
 		Volumes:         vols,
 		Shares:          shares,
-		Network:         networker(bridge),
+		Network:         networker(nets),
+		StartDNS:        startDNS(log),
+		HostGatewayIP:   hostGateway(fl, s.file, nets),
+		HostGatewayName: fl.hostDockerInternal,
 		Labels:          s.file.Labels,
 		Init:            s.file.Init,
 		Debug:           s.debug,
@@ -305,6 +323,7 @@ func runEngine(args []string) error {
 		Volumes:       vols,
 		Archive:       eng,
 		Builder:       bld,
+		Networks:      eng,
 		Logger:        log,
 	})
 	var listeners []net.Listener

@@ -7,11 +7,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
 
 	ctrengine "github.com/berthdesktop/berth/guestagent/engine"
 	"github.com/berthdesktop/berth/guestagent/network"
+	"github.com/berthdesktop/berth/guestagent/network/dns"
 )
 
 // openBridge sets up the default bridge from the flags and daemon.json.
@@ -37,12 +40,59 @@ func openBridge(f *engineFlags, c *daemonConfig, log *slog.Logger) (*network.Bri
 	return network.NewBridge(cfg)
 }
 
-// networker keeps a nil bridge a nil interface.
-func networker(b *network.Bridge) ctrengine.Networker {
-	if b == nil {
-		return nil
+// openNetworks sets up the engine's networks: the default bridge (when it
+// cannot be had, bridge containers cannot start and the reason is
+// logged) and the user-defined networks kept under the data root.
+func openNetworks(f *engineFlags, c *daemonConfig, dataRoot string, log *slog.Logger) (*network.Manager, error) {
+	bridge, err := openBridge(f, c, log)
+	if err != nil {
+		log.Error("the default bridge network is unavailable", "err", err)
+		bridge = nil
 	}
-	return b
+	name := f.bridge
+	if c != nil && name == "" {
+		name = c.Bridge
+	}
+	if name == "" {
+		name = "berth0"
+	}
+	mc := network.ManagerConfig{Root: filepath.Join(dataRoot, "network"), Default: bridge, DefaultName: name, Logger: log}
+	if c != nil {
+		mc.Pools, mc.MTU = c.DefaultAddressPools, c.MTU
+	}
+	m, err := network.OpenManager(mc)
+	if err != nil {
+		if bridge != nil {
+			bridge.Close()
+		}
+		return nil, err
+	}
+	return m, nil
+}
+
+// hostGateway is what host-gateway and host.docker.internal resolve to:
+// --host-gateway-ip, daemon.json's host-gateway-ip, else the default
+// bridge's address (dockerd's default).
+func hostGateway(f *engineFlags, c *daemonConfig, m *network.Manager) netip.Addr {
+	if f.hostGatewayIP.IsValid() {
+		return f.hostGatewayIP
+	}
+	if c != nil && c.HostGatewayIP.IsValid() {
+		return c.HostGatewayIP
+	}
+	if m != nil {
+		if n, err := m.Find("bridge"); err == nil {
+			return n.Gateway
+		}
+	}
+	return netip.Addr{}
+}
+
+// startDNS starts a container's embedded DNS server.
+func startDNS(log *slog.Logger) ctrengine.DNSStarter {
+	return func(nsPath string, names ctrengine.DNSNames, upstreams []netip.AddrPort) (io.Closer, error) {
+		return dns.Listen(nsPath, netip.MustParseAddrPort("127.0.0.11:53"), dns.Config{Names: names, Upstreams: upstreams, Logger: log})
+	}
 }
 
 // bridgeNetworkID is a stable id for the default bridge network.
@@ -91,4 +141,40 @@ func decodeMTU(c *daemonConfig, key string, raw json.RawMessage) error {
 		return fmt.Errorf("invalid value for %q: %d is not between 68 and 65535", key, c.MTU)
 	}
 	return nil
+}
+
+// decodePools reads default-address-pools: [{"base": "10.10.0.0/16",
+// "size": 24}, ...].
+func decodePools(c *daemonConfig, key string, raw json.RawMessage) error {
+	var ps []struct {
+		Base string `json:"base"`
+		Size int    `json:"size"`
+	}
+	if err := decodeAs(key, raw, &ps, `an array of {"base": "CIDR", "size": N}`); err != nil {
+		return err
+	}
+	if len(ps) == 0 {
+		return fmt.Errorf("invalid value for %q: at least one pool is required", key)
+	}
+	c.DefaultAddressPools = nil
+	for i, p := range ps {
+		base, err := netip.ParsePrefix(p.Base)
+		if err != nil {
+			return fmt.Errorf("invalid value for %q: pool %d: base %q is not a CIDR prefix", key, i, p.Base)
+		}
+		pool := network.Pool{Base: base.Masked(), Size: p.Size}
+		if err := network.ValidatePool(pool); err != nil {
+			return fmt.Errorf("invalid value for %q: pool %d: %w", key, i, err)
+		}
+		c.DefaultAddressPools = append(c.DefaultAddressPools, pool)
+	}
+	return nil
+}
+
+// networker keeps a nil manager a nil interface.
+func networker(m *network.Manager) ctrengine.Networker {
+	if m == nil {
+		return nil
+	}
+	return m
 }

@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -149,4 +151,51 @@ func TestBridgeNetwork(t *testing.T) {
 	if n := countLinks(t, "veth"); n != veths {
 		t.Fatalf("veths: %d before, %d after", veths, n)
 	}
+}
+
+// TestUDPPublishedPort sends datagrams to a published UDP port on the
+// machine's loopback and gets the container's answers back through it.
+func TestUDPPublishedPort(t *testing.T) {
+	e := needEngine(t)
+	if e.peer {
+		t.Skip("the peer runs without a bridge network here")
+	}
+	// busybox has no UDP server: a small static one, built here.
+	dir := t.TempDir()
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "udpecho"), "./testdata/udpecho")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the UDP echo server: %v\n%s", err, out)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM "+testImage+"\nCOPY udpecho /udpecho\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tag := "berth-test/udpecho:latest"
+	e.ok(t, "build", "-q", "-t", tag, dir)
+	defer e.docker(nil, "rmi", "-f", tag)
+
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	pc.Close()
+	id := e.runDetached(t, "-p", fmt.Sprintf("127.0.0.1:%d:5353/udp", port), tag, "/udpecho", "5353")
+	if got := e.ok(t, "port", id); got != fmt.Sprintf("5353/udp -> 127.0.0.1:%d", port) {
+		t.Errorf("docker port: %q", got)
+	}
+	conn, err := net.Dial("udp4", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	eventually(t, "an answer through the published UDP port", func() (bool, string) {
+		if _, err := conn.Write([]byte("ping-udp")); err != nil {
+			return false, err.Error()
+		}
+		conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		buf := make([]byte, 100)
+		n, err := conn.Read(buf)
+		return err == nil && string(buf[:n]) == "echo:ping-udp", fmt.Sprintf("%q %v", buf[:n], err)
+	})
 }

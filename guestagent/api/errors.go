@@ -96,3 +96,9 @@ func (e unavailableError) Unavailable()  {}
 
 // errPageNotFound is dockerd's answer to an unknown route.
 var errPageNotFound = errors.New("page not found")
+
+// notFoundError is a 404 the router itself decides.
+type notFoundError struct{ msg string }
+
+func (e notFoundError) Error() string { return e.msg }
+func (e notFoundError) NotFound()     {}

@@ -42,6 +42,8 @@ type Config struct {
 	// both feed GET /system/df with Containers and Images.
 	Volumes VolumeBackend
 	Archive ArchiveBackend
+	// Networks serves /networks.
+	Networks NetworkBackend
 	// Builder serves POST /build and /build/prune; nil answers 501.
 	Builder BuildBackend
 

@@ -3,6 +3,7 @@
 package engine
 
 import (
+	"io"
 	"sync"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/berthdesktop/berth/guestagent/network"
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
+	mnetwork "github.com/moby/moby/api/types/network"
 )
 
 // state is the persisted state of a container, in dockerd's terms.
@@ -46,9 +48,12 @@ type meta struct {
 	LogPath        string
 	Mounts         []container.MountPoint
 	Vol            volumeState // volumes created for the container (volume.go)
-	// Endpoint is the bridge attachment while the container runs (network.go).
-	Endpoint *network.Endpoint `json:",omitempty"`
-	Health   *healthState      `json:",omitempty"` // State.Health (health.go)
+	// Nets are the networks the container is connected to, by name, with
+	// what was asked of each (aliases, address, MAC, links); Endpoints
+	// are the live attachments while it runs (network.go).
+	Nets      map[string]*mnetwork.EndpointSettings `json:",omitempty"`
+	Endpoints map[string]*network.Endpoint          `json:",omitempty"`
+	Health    *healthState                          `json:",omitempty"` // State.Health (health.go)
 }
 
 // ctr is a container known to the engine. mu guards everything below it;
@@ -74,6 +79,7 @@ type ctr struct {
 	cancelRs chan struct{} // closed to cancel a pending restart
 	execIDs  []string
 	health   *healthMonitor // the running probe loop (health.go)
+	dnsSrv   io.Closer      // the embedded DNS server while it runs
 	removed  bool
 }
 

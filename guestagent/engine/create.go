@@ -3,7 +3,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -114,9 +113,19 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *containe
 		resp.Warnings = []string{}
 	}
 
+	planned := &meta{Config: &cfg, HostConfig: hc}
+	if err := e.planNetworks(planned, req.NetworkingConfig); err != nil {
+		return resp, err
+	}
 	id := newID()
 	if cfg.Hostname == "" {
-		if hc.NetworkMode == "host" {
+		if mode := modeOf(planned); mode.kind == "container" {
+			if t, err := e.lookup(mode.name); err == nil {
+				t.mu.Lock()
+				cfg.Hostname = t.m.Config.Hostname
+				t.mu.Unlock()
+			}
+		} else if hc.NetworkMode == "host" {
 			h, _ := os.Hostname()
 			cfg.Hostname = h
 		} else {
@@ -142,9 +151,15 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *containe
 		HostnamePath:   filepath.Join(dir, "hostname"),
 		HostsPath:      filepath.Join(dir, "hosts"),
 		Mounts:         mps,
+		Nets:           planned.Nets,
 	}
 	if hc.LogConfig.Type == "json-file" {
 		m.LogPath = filepath.Join(dir, id+"-json.log")
+	}
+	if mode := modeOf(&m); mode.kind == "container" {
+		// The namespace's owner keeps /etc/hosts and resolv.conf.
+		m.HostsPath = filepath.Join(e.ctrDir, mode.name, "hosts")
+		m.ResolvConfPath = filepath.Join(e.ctrDir, mode.name, "resolv.conf")
 	}
 	// Validate what start will build, so that bad options fail here.
 	if _, _, err := e.buildSpec(&m); err != nil {
@@ -173,7 +188,7 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *containe
 		release()
 		return resp, fmt.Errorf("create container dir: %w", err)
 	}
-	if err := writeEtcFiles(&m); err != nil {
+	if err := e.writeEtcFiles(&m); err != nil {
 		release()
 		return resp, err
 	}
@@ -218,10 +233,8 @@ func validateHostConfig(hc *container.HostConfig) error {
 	default:
 		return invalid("logger: no log driver named '%s' is registered", hc.LogConfig.Type)
 	}
-	switch nm := string(hc.NetworkMode); {
-	case nm == "", nm == "default", nm == "bridge", nm == "host", nm == "none":
-	default:
-		return errNotImplemented{fmt.Errorf("network mode %q is not supported yet", nm)}
+	if nm := hc.NetworkMode; nm.IsContainer() && nm.ConnectedContainer() == "" {
+		return invalid("invalid network mode: %s", nm)
 	}
 	if hc.PidMode.IsContainer() || hc.IpcMode.IsContainer() || hc.Cgroup.IsContainer() {
 		return errNotImplemented{fmt.Errorf("sharing namespaces with another container is not supported yet")}
@@ -316,95 +329,27 @@ func entrypointAndArgs(entrypoint, cmd []string) (string, []string) {
 	return full[0], append([]string{}, full[1:]...)
 }
 
-const defaultHosts = `127.0.0.1	localhost
-::1	localhost ip6-localhost ip6-loopback
-fe00::	ip6-localnet
-ff00::	ip6-mcastprefix
-ff02::1	ip6-allnodes
-ff02::2	ip6-allrouters
-`
-
 // writeEtcFiles makes the container's own /etc/hosts, /etc/hostname and
-// /etc/resolv.conf (bind-mounted at start).
-func writeEtcFiles(m *meta) error {
-	hc := m.HostConfig
-	var hosts bytes.Buffer
-	if hc.NetworkMode == "host" {
-		if b, err := os.ReadFile("/etc/hosts"); err == nil {
-			hosts.Write(b)
-		} else {
-			hosts.WriteString(defaultHosts)
-		}
-	} else {
-		hosts.WriteString(defaultHosts)
-	}
-	for _, eh := range hc.ExtraHosts {
-		h, ip, ok := strings.Cut(eh, ":")
-		if !ok {
-			if h, ip, ok = strings.Cut(eh, "="); !ok {
-				return invalid("invalid extra host %q: must be name:ip", eh)
-			}
-		}
-		fmt.Fprintf(&hosts, "%s\t%s\n", strings.Trim(ip, "[]"), h)
-	}
-	if err := os.WriteFile(m.HostsPath, hosts.Bytes(), 0o644); err != nil {
-		return fmt.Errorf("write hosts file: %w", err)
-	}
+// /etc/resolv.conf (bind-mounted at start). A container that joins
+// another's network namespace uses that one's files instead (spec.go).
+func (e *Engine) writeEtcFiles(m *meta) error {
 	if err := os.WriteFile(m.HostnamePath, []byte(m.Config.Hostname+"\n"), 0o644); err != nil {
 		return fmt.Errorf("write hostname file: %w", err)
 	}
-	if err := os.WriteFile(m.ResolvConfPath, resolvConf(hc), 0o644); err != nil {
+	if modeOf(m).kind == "container" {
+		return nil
+	}
+	hosts, err := e.hostsFile(m)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(m.HostsPath, hosts, 0o644); err != nil {
+		return fmt.Errorf("write hosts file: %w", err)
+	}
+	if err := os.WriteFile(m.ResolvConfPath, resolvConf(m, e.usesEmbeddedDNS(m)), 0o644); err != nil {
 		return fmt.Errorf("write resolv.conf: %w", err)
 	}
 	return nil
-}
-
-// resolvConf builds the container's resolv.conf from the host's, dropping
-// loopback nameservers in a private network namespace, with --dns,
-// --dns-search and --dns-option applied.
-func resolvConf(hc *container.HostConfig) []byte {
-	host, _ := os.ReadFile("/etc/resolv.conf")
-	var ns, search, options []string
-	for _, line := range strings.Split(string(host), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 || strings.HasPrefix(f[0], "#") {
-			continue
-		}
-		switch f[0] {
-		case "nameserver":
-			if hc.NetworkMode != "host" && (strings.HasPrefix(f[1], "127.") || f[1] == "::1") {
-				continue
-			}
-			ns = append(ns, f[1])
-		case "search", "domain":
-			search = f[1:]
-		case "options":
-			options = append(options, f[1:]...)
-		}
-	}
-	if len(hc.DNS) > 0 {
-		ns = ns[:0]
-		for _, a := range hc.DNS {
-			ns = append(ns, a.String())
-		}
-	}
-	if len(hc.DNSSearch) > 0 {
-		search = hc.DNSSearch
-	}
-	if len(hc.DNSOptions) > 0 {
-		options = hc.DNSOptions
-	}
-	var b bytes.Buffer
-	for _, n := range ns {
-		fmt.Fprintf(&b, "nameserver %s\n", n)
-	}
-	if len(search) > 0 && !(len(search) == 1 && search[0] == ".") {
-		fmt.Fprintf(&b, "search %s\n", strings.Join(search, " "))
-	}
-	if len(options) > 0 {
-		fmt.Fprintf(&b, "options %s\n", strings.Join(options, " "))
-	}
-	return b.Bytes()
 }
 
 func numCPU() int { return goruntime.NumCPU() }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -43,9 +44,19 @@ type Config struct {
 	// Shares is the shared-folder policy bind sources must pass; the
 	// zero policy allows every path (natively on Linux).
 	Shares hostshare.Policy
-	// Network attaches containers to the default bridge; nil leaves
-	// bridge containers unable to start, with a message saying so.
+	// Network is the engine's networks; nil runs default-bridge
+	// containers with loopback only (dockerd's --bridge=none) and
+	// refuses other networks.
 	Network Networker
+	// StartDNS starts the embedded DNS server of a container on a
+	// user-defined network; nil leaves such containers without one.
+	StartDNS DNSStarter
+	// HostGatewayIP is what --add-host NAME:host-gateway and
+	// host.docker.internal resolve to (daemon.json host-gateway-ip).
+	HostGatewayIP netip.Addr
+	// HostGatewayName adds host.docker.internal to every container's
+	// /etc/hosts, as Docker Desktop resolves it everywhere.
+	HostGatewayName bool
 	// ReleaseLeftover frees what a killed engine left of a container whose
 	// process is gone (its cgroup); nil does nothing.
 	ReleaseLeftover func(id string) error
@@ -76,6 +87,9 @@ type Engine struct {
 	execs map[string]*execConfig
 
 	events *eventLog
+	dns    *dnsTable
+	// sandboxes are the running containers' processes (network.go).
+	sandboxes sandboxIndex
 	// loopback brings up lo in the network namespace of a pid.
 	loopback func(pid int) error
 
@@ -107,6 +121,7 @@ func New(cfg Config) (*Engine, error) {
 		names:    map[string]string{},
 		execs:    map[string]*execConfig{},
 		events:   newEventLog(),
+		dns:      newDNSTable(cfg.HostGatewayIP),
 		loopback: loopbackUp,
 	}
 	if err := os.MkdirAll(e.ctrDir, 0o710); err != nil {

@@ -61,3 +61,8 @@ func isNotFound(err error) bool {
 func errNoSuchContainer(ref string) error {
 	return notFound("No such container: %s", ref)
 }
+
+type errUnavailable struct{ error }
+
+func (errUnavailable) Unavailable()    {}
+func (e errUnavailable) Unwrap() error { return e.error }

@@ -33,7 +33,7 @@ func (e *Engine) ContainerInspect(ctx context.Context, name string, size bool) (
 	}
 	e.mu.Unlock()
 	c.mu.Unlock()
-	resp := inspect(&m)
+	resp := e.inspect(&m)
 	resp.ExecIDs = execIDs
 	if mounts, err := e.cfg.Images.RootfsMounts(m.ID); err == nil {
 		resp.GraphDriver.Data = overlayData(mounts)
@@ -47,7 +47,7 @@ func (e *Engine) ContainerInspect(ctx context.Context, name string, size bool) (
 }
 
 // inspect fills InspectResponse as dockerd does.
-func inspect(m *meta) *container.InspectResponse {
+func (e *Engine) inspect(m *meta) *container.InspectResponse {
 	st := &m.State
 	hc := *m.HostConfig
 	cfg := *m.Config
@@ -88,13 +88,13 @@ func inspect(m *meta) *container.InspectResponse {
 		NetworkSettings: &container.NetworkSettings{
 			SandboxKey: sandboxKey(m),
 			Ports:      portMap(m),
-			Networks:   networks(m),
+			Networks:   e.networks(m),
 		},
 	}
 }
 
 func sandboxKey(m *meta) string {
-	if !m.State.Running || m.State.Pid == 0 || m.HostConfig.NetworkMode == "host" {
+	if !m.State.Running || m.State.Pid == 0 || !onBridge(m) && modeOf(m).kind != "none" {
 		return ""
 	}
 	return "/proc/" + itoa(m.State.Pid) + "/ns/net"

@@ -79,6 +79,11 @@ func (e *Engine) startLocked(c *ctr) (retErr error) {
 			e.unmountVolumes(c)
 		}
 	}()
+	if mode := modeOf(&c.m); mode.kind == "container" {
+		if _, ok := e.sandboxes.pid(mode.name); !ok {
+			return conflict("cannot join network namespace of a non running container: %s", mode.name)
+		}
+	}
 	spec, opts, err := e.buildSpec(&c.m)
 	if err != nil {
 		return err
@@ -109,7 +114,9 @@ func (e *Engine) startLocked(c *ctr) (retErr error) {
 			e.log.Warn("bringing up loopback", "container", c.m.ID, "err", err)
 		}
 	}
+	e.sandboxes.set(c.m.ID, h.Pid())
 	if err := e.attachNetwork(c, h.Pid()); err != nil {
+		e.sandboxes.set(c.m.ID, 0)
 		_ = h.Signal(syscall.SIGKILL)
 		h.Wait()
 		_ = h.Delete()
@@ -122,6 +129,8 @@ func (e *Engine) startLocked(c *ctr) (retErr error) {
 		_ = h.Signal(syscall.SIGKILL)
 		h.Wait()
 		_ = h.Delete()
+		e.sandboxes.set(c.m.ID, 0)
+		e.detachNetworkLocked(c)
 		st.ExitCode = startErrorExitCode(err)
 		return startError(err)
 	}
@@ -177,12 +186,12 @@ func (e *Engine) monitor(c *ctr, h Handle, r *run) {
 	}
 	c.streams.endAll()
 	e.unmountVolumes(c)
-	e.detachNetwork(c.m.ID)
+	e.sandboxes.set(c.m.ID, 0)
+	e.detachNetwork(c)
 
 	c.mu.Lock()
 	st := &c.m.State
 	c.h = nil
-	c.m.Endpoint = nil
 	e.stopHealthLocked(c, true)
 	if c.log != nil {
 		// Followers of this run's log end here; the next start reopens it.

@@ -145,7 +145,7 @@ func (pf *psFilter) match(m *meta) bool {
 			return a == m.ImageID || a == m.Config.Image || strings.TrimPrefix(m.ImageID, "sha256:") == a ||
 				(len(a) >= 4 && strings.HasPrefix(strings.TrimPrefix(m.ImageID, "sha256:"), strings.TrimPrefix(a, "sha256:")))
 		}) &&
-		anyMatch(pf.networks, func(n string) bool { return string(m.HostConfig.NetworkMode) == n }) &&
+		anyMatch(pf.networks, func(n string) bool { return onNetwork(m, n) }) &&
 		anyMatch(pf.volumes, func(v string) bool {
 			for _, mp := range m.Mounts {
 				if mp.Source == v || mp.Destination == v {
@@ -195,7 +195,7 @@ func (e *Engine) ContainerList(ctx context.Context, opts api.ListOptions) ([]con
 		if !pf.match(m) {
 			continue
 		}
-		s := summary(m, t)
+		s := e.summary(m, t)
 		if opts.Size {
 			if rw, total, err := e.cfg.Images.RootfsSize(m.ID); err == nil {
 				s.SizeRw, s.SizeRootFs = rw, total
@@ -210,7 +210,7 @@ func (e *Engine) ContainerList(ctx context.Context, opts api.ListOptions) ([]con
 }
 
 // summary fills a ps row as dockerd does.
-func summary(m *meta, t time.Time) container.Summary {
+func (e *Engine) summary(m *meta, t time.Time) container.Summary {
 	// dockerd quotes the arguments that contain a space.
 	cmd := m.Path
 	for _, a := range m.Args {
@@ -238,7 +238,7 @@ func summary(m *meta, t time.Time) container.Summary {
 		Status:  m.State.statusString(t) + healthSuffix(m),
 		Mounts:  mounts,
 		NetworkSettings: &container.NetworkSettingsSummary{
-			Networks: networks(m),
+			Networks: e.networks(m),
 		},
 	}
 	s.HostConfig.NetworkMode = string(m.HostConfig.NetworkMode)

@@ -47,7 +47,7 @@ func (e *Engine) Restore(ctx context.Context) {
 			st.Paused = false
 			st.Restarting = false
 			st.Pid = 0
-			c.m.Endpoint = nil
+			c.m.Endpoints = nil
 			if st.ExitCode == 0 {
 				st.ExitCode = 255
 			}

@@ -333,6 +333,17 @@ func (e *Engine) buildSpec(m *meta) (*specs.Spec, runtime.CreateOptions, error) 
 	if hc.CgroupnsMode.IsHost() {
 		nsOff[specs.CgroupNamespace] = true
 	}
+	if mode := modeOf(m); mode.kind == "container" {
+		// Join the other container's network namespace; start checks
+		// that it runs.
+		if pid, ok := e.sandboxes.pid(mode.name); ok {
+			for i, ns := range s.Linux.Namespaces {
+				if ns.Type == specs.NetworkNamespace {
+					s.Linux.Namespaces[i].Path = fmt.Sprintf("/proc/%d/ns/net", pid)
+				}
+			}
+		}
+	}
 	if len(nsOff) > 0 {
 		kept := s.Linux.Namespaces[:0]
 		for _, ns := range s.Linux.Namespaces {

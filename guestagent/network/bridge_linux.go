@@ -19,8 +19,11 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// Config configures the default bridge.
+// Config configures one bridge network: the default bridge or a
+// user-defined one.
 type Config struct {
+	// Name is the network's name ("bridge" for the default one).
+	Name string
 	// Bridge is the Linux bridge's name ("berth0").
 	Bridge string
 	// Gateway is the bridge's address with the network's prefix length
@@ -30,10 +33,28 @@ type Config struct {
 	MTU int
 	// NetworkID is the id "docker network inspect bridge" shows.
 	NetworkID string
-	Logger    *slog.Logger
+	// Internal networks have no outbound NAT and no route out: their
+	// traffic stays on the bridge.
+	Internal bool
+	Logger   *slog.Logger
 }
 
-// Bridge is the default bridge network. Its address pool lives in memory:
+// AttachOptions say how a container joins a bridge.
+type AttachOptions struct {
+	// IfName is the interface's name inside the container ("eth0").
+	IfName string
+	// MAC overrides the generated MAC address when not empty.
+	MAC string
+	// IP asks for this address (it must be in the subnet and free);
+	// invalid: the next free one.
+	IP netip.Addr
+	// DefaultRoute makes the gateway the container's default route.
+	DefaultRoute bool
+	// Ports are published on this attachment.
+	Ports []PortBinding
+}
+
+// Bridge is one bridge network. Its address pool lives in memory:
 // the engine kills what a previous run left behind before it starts any
 // container, so no address can be held by a process the pool does not
 // know of.
@@ -46,7 +67,8 @@ type Bridge struct {
 	mu   sync.Mutex
 	used map[netip.Addr]string // address -> container id
 	eps  map[string]*attachment
-	next netip.Addr // where the next address search starts
+	next netip.Addr   // where the next address search starts
+	rng  netip.Prefix // when valid, addresses come from this part
 }
 
 type attachment struct {
@@ -60,6 +82,9 @@ type attachment struct {
 func NewBridge(cfg Config) (*Bridge, error) {
 	if cfg.Bridge == "" {
 		cfg.Bridge = "berth0"
+	}
+	if cfg.Name == "" {
+		cfg.Name = "bridge"
 	}
 	if !cfg.Gateway.IsValid() {
 		cfg.Gateway = netip.MustParsePrefix("172.17.0.1/16")
@@ -87,7 +112,7 @@ func NewBridge(cfg Config) (*Bridge, error) {
 	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644); err != nil {
 		return nil, fmt.Errorf("enable IPv4 forwarding: %w", err)
 	}
-	nat, err := newNATTable(cfg.Bridge, b.subnet)
+	nat, err := newNATTable(cfg.Bridge, b.subnet, cfg.Internal)
 	if err != nil {
 		return nil, err
 	}
@@ -103,6 +128,9 @@ func (b *Bridge) Gateway() netip.Addr { return b.cfg.Gateway.Addr() }
 
 // Name is the Linux bridge's name.
 func (b *Bridge) Name() string { return b.cfg.Bridge }
+
+// Internal reports whether the network is internal.
+func (b *Bridge) Internal() bool { return b.cfg.Internal }
 
 // MTU of the bridge.
 func (b *Bridge) MTU() int { return b.cfg.MTU }
@@ -164,29 +192,51 @@ func prefixToIPNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
 
-// allocate returns a free address for id.
-func (b *Bridge) allocateLocked(id string) (netip.Addr, error) {
-	last := lastAddr(b.subnet)
-	a := b.next
-	for range 1 << (32 - b.subnet.Bits()) {
-		if !b.subnet.Contains(a) || a == last {
-			a = b.subnet.Addr().Next()
+// allocateLocked returns a free address for id: want when it is valid.
+func (b *Bridge) allocateLocked(id string, want netip.Addr) (netip.Addr, error) {
+	if want.IsValid() {
+		want = want.Unmap()
+		if !b.subnet.Contains(want) || want == b.subnet.Addr() || want == lastAddr(b.subnet) || want == b.Gateway() {
+			return netip.Addr{}, fmt.Errorf("no configured subnet or ip-range contain the IP address %s", want)
 		}
-		if _, taken := b.used[a]; !taken && a != b.Gateway() {
+		if owner, taken := b.used[want]; taken && owner != id {
+			return netip.Addr{}, fmt.Errorf("Address already in use")
+		}
+		b.used[want] = id
+		return want, nil
+	}
+	scope := b.subnet
+	if b.rng.IsValid() {
+		scope = b.rng
+	}
+	first := scope.Addr()
+	if !b.subnet.Contains(b.next) || !scope.Contains(b.next) {
+		b.next = first
+	}
+	a := b.next
+	for range 1 << (32 - scope.Bits()) {
+		if !scope.Contains(a) {
+			a = first
+		}
+		if _, taken := b.used[a]; !taken && a != b.Gateway() && a != b.subnet.Addr() && a != lastAddr(b.subnet) {
 			b.used[a] = id
 			b.next = a.Next()
 			return a, nil
 		}
 		a = a.Next()
 	}
-	return netip.Addr{}, fmt.Errorf("no address left in %s", b.subnet)
+	return netip.Addr{}, fmt.Errorf("no address left in %s", scope)
+}
+
+// limitTo makes addresses come from r, a part of the subnet.
+func (b *Bridge) limitTo(r netip.Prefix) {
+	b.mu.Lock()
+	b.rng = r
+	b.mu.Unlock()
 }
 
 func lastAddr(p netip.Prefix) netip.Addr {
-	s := p.Masked().Addr().As4()
-	n := uint32(s[0])<<24 | uint32(s[1])<<16 | uint32(s[2])<<8 | uint32(s[3])
-	n |= (1 << (32 - p.Bits())) - 1
-	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+	return uintAddr(addrUint(p.Masked().Addr()) | (1<<(32-p.Bits()) - 1))
 }
 
 // macFor is dockerd's scheme: 02:42 followed by the IPv4 address.
@@ -196,17 +246,20 @@ func macFor(a netip.Addr) string {
 }
 
 // Attach connects the network namespace of pid to the bridge as container
-// id: a veth pair whose inner end becomes eth0 with an address from the
-// pool and a default route through the gateway, then the published ports.
-// mac overrides the generated MAC address when not empty. On error
-// nothing is left behind.
-func (b *Bridge) Attach(id string, pid int, mac string, ports []PortBinding) (ep *Endpoint, err error) {
+// id: a veth pair whose inner end becomes o.IfName with an address from
+// the pool (and, when asked, a default route through the gateway), then
+// the published ports. On error nothing is left behind.
+func (b *Bridge) Attach(id string, pid int, o AttachOptions) (ep *Endpoint, err error) {
+	if o.IfName == "" {
+		o.IfName = "eth0"
+	}
+	mac, ports := o.MAC, o.Ports
 	b.mu.Lock()
 	if _, ok := b.eps[id]; ok {
 		b.mu.Unlock()
-		return nil, fmt.Errorf("container %s is already attached to %s", id, b.cfg.Bridge)
+		return nil, fmt.Errorf("container %s is already attached to %s", id, b.cfg.Name)
 	}
-	ip, err := b.allocateLocked(id)
+	ip, err := b.allocateLocked(id, o.IP)
 	if err != nil {
 		b.mu.Unlock()
 		return nil, err
@@ -271,11 +324,11 @@ func (b *Bridge) Attach(id string, pid int, mac string, ports []PortBinding) (ep
 	if err := netlink.LinkSetNsFd(peer, int(ns)); err != nil {
 		return nil, fmt.Errorf("move %s into the container's namespace: %w", peerName, err)
 	}
-	if err := b.configureInside(ns, peerName, ip, hwaddr); err != nil {
+	if err := b.configureInside(ns, peerName, o.IfName, ip, hwaddr, o.DefaultRoute && !b.cfg.Internal); err != nil {
 		return nil, err
 	}
 	ep = &Endpoint{
-		Network:   "bridge",
+		Network:   b.cfg.Name,
 		NetworkID: b.cfg.NetworkID,
 		ID:        randHex(32),
 		IP:        ip,
@@ -283,6 +336,9 @@ func (b *Bridge) Attach(id string, pid int, mac string, ports []PortBinding) (ep
 		Gateway:   b.Gateway(),
 		MAC:       hwaddr.String(),
 		HostVeth:  hostName,
+		IfName:    o.IfName,
+		// An internal network never carries the default route.
+		DefaultRoute: o.DefaultRoute && !b.cfg.Internal,
 	}
 	at := &attachment{ep: ep}
 	defer func() {
@@ -313,7 +369,7 @@ func (b *Bridge) Attach(id string, pid int, mac string, ports []PortBinding) (ep
 	return ep, nil
 }
 
-func (b *Bridge) configureInside(ns netns.NsHandle, peerName string, ip netip.Addr, hw net.HardwareAddr) error {
+func (b *Bridge) configureInside(ns netns.NsHandle, peerName, ifName string, ip netip.Addr, hw net.HardwareAddr, defaultRoute bool) error {
 	h, err := netlink.NewHandleAt(ns)
 	if err != nil {
 		return fmt.Errorf("netlink in the container's namespace: %w", err)
@@ -323,18 +379,21 @@ func (b *Bridge) configureInside(ns netns.NsHandle, peerName string, ip netip.Ad
 	if err != nil {
 		return fmt.Errorf("look up %s in the container: %w", peerName, err)
 	}
-	if err := h.LinkSetName(l, "eth0"); err != nil {
-		return fmt.Errorf("rename %s to eth0: %w", peerName, err)
+	if err := h.LinkSetName(l, ifName); err != nil {
+		return fmt.Errorf("rename %s to %s: %w", peerName, ifName, err)
 	}
 	if err := h.LinkSetHardwareAddr(l, hw); err != nil {
-		return fmt.Errorf("set MAC address of eth0: %w", err)
+		return fmt.Errorf("set MAC address of %s: %w", ifName, err)
 	}
 	pfx := netip.PrefixFrom(ip, b.subnet.Bits())
 	if err := h.AddrAdd(l, &netlink.Addr{IPNet: prefixToIPNet(pfx)}); err != nil {
-		return fmt.Errorf("set address %s on eth0: %w", pfx, err)
+		return fmt.Errorf("set address %s on %s: %w", pfx, ifName, err)
 	}
 	if err := h.LinkSetUp(l); err != nil {
-		return fmt.Errorf("bring up eth0: %w", err)
+		return fmt.Errorf("bring up %s: %w", ifName, err)
+	}
+	if !defaultRoute {
+		return nil
 	}
 	gw := net.IP(b.Gateway().AsSlice())
 	if err := h.RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: gw}); err != nil {
@@ -367,6 +426,30 @@ func (b *Bridge) Detach(id string) {
 			b.log.Warn("removing veth", "veth", at.ep.HostVeth, "err", err)
 		}
 	}
+}
+
+// Endpoints is the number of containers attached.
+func (b *Bridge) Endpoints() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.eps)
+}
+
+// Destroy closes the network and deletes its Linux bridge.
+func (b *Bridge) Destroy() error {
+	b.Close()
+	l, err := netlink.LinkByName(b.cfg.Bridge)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil
+		}
+		return fmt.Errorf("look up bridge %s: %w", b.cfg.Bridge, err)
+	}
+	if err := netlink.LinkDel(l); err != nil {
+		return fmt.Errorf("delete bridge %s: %w", b.cfg.Bridge, err)
+	}
+	return nil
 }
 
 // Close stops every proxy and removes the NAT table; the bridge stays.

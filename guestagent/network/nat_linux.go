@@ -27,7 +27,7 @@ type natTable struct {
 	pre    *nftables.Chain
 }
 
-func newNATTable(bridge string, subnet netip.Prefix) (*natTable, error) {
+func newNATTable(bridge string, subnet netip.Prefix, internal bool) (*natTable, error) {
 	c, err := nftables.New()
 	if err != nil {
 		return nil, fmt.Errorf("nftables: %w", err)
@@ -48,31 +48,45 @@ func newNATTable(bridge string, subnet netip.Prefix) (*natTable, error) {
 		Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &accept})
 
 	ifname := ifnameData(bridge)
-	// ip saddr SUBNET oifname != BRIDGE masquerade
-	c.AddRule(&nftables.Rule{Table: t, Chain: post, Exprs: append(saddrIn(subnet),
-		&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: ifname},
-		&expr.Masq{},
-	)})
-	// ip saddr SUBNET oifname BRIDGE ct status dnat masquerade (hairpin)
-	c.AddRule(&nftables.Rule{Table: t, Chain: post, Exprs: append(saddrIn(subnet),
-		&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname},
-		&expr.Ct{Register: 1, Key: expr.CtKeySTATUS},
-		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
-			Mask: binary.NativeEndian.AppendUint32(nil, ipsDstNAT), Xor: []byte{0, 0, 0, 0}},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: []byte{0, 0, 0, 0}},
-		&expr.Masq{},
-	)})
-	// The forward chain accepts the bridge's traffic both ways, so a
-	// stricter policy elsewhere in this table family cannot be the
-	// reason containers are cut off.
-	for _, key := range []expr.MetaKey{expr.MetaKeyIIFNAME, expr.MetaKeyOIFNAME} {
-		c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: []expr.Any{
-			&expr.Meta{Key: key, Register: 1},
+	if internal {
+		// Traffic of an internal network stays on its bridge: whatever
+		// would leave it or enter it from elsewhere is dropped.
+		for _, keys := range [][2]expr.MetaKey{{expr.MetaKeyIIFNAME, expr.MetaKeyOIFNAME}, {expr.MetaKeyOIFNAME, expr.MetaKeyIIFNAME}} {
+			c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: []expr.Any{
+				&expr.Meta{Key: keys[0], Register: 1},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname},
+				&expr.Meta{Key: keys[1], Register: 1},
+				&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: ifname},
+				&expr.Verdict{Kind: expr.VerdictDrop},
+			}})
+		}
+	} else {
+		// ip saddr SUBNET oifname != BRIDGE masquerade
+		c.AddRule(&nftables.Rule{Table: t, Chain: post, Exprs: append(saddrIn(subnet),
+			&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: ifname},
+			&expr.Masq{},
+		)})
+		// ip saddr SUBNET oifname BRIDGE ct status dnat masquerade (hairpin)
+		c.AddRule(&nftables.Rule{Table: t, Chain: post, Exprs: append(saddrIn(subnet),
+			&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname},
-			&expr.Verdict{Kind: expr.VerdictAccept},
-		}})
+			&expr.Ct{Register: 1, Key: expr.CtKeySTATUS},
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+				Mask: binary.NativeEndian.AppendUint32(nil, ipsDstNAT), Xor: []byte{0, 0, 0, 0}},
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: []byte{0, 0, 0, 0}},
+			&expr.Masq{},
+		)})
+		// The forward chain accepts the bridge's traffic both ways, so a
+		// stricter policy elsewhere in this table family cannot be the
+		// reason containers are cut off.
+		for _, key := range []expr.MetaKey{expr.MetaKeyIIFNAME, expr.MetaKeyOIFNAME} {
+			c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: []expr.Any{
+				&expr.Meta{Key: key, Register: 1},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname},
+				&expr.Verdict{Kind: expr.VerdictAccept},
+			}})
+		}
 	}
 	if err := c.Flush(); err != nil {
 		return nil, fmt.Errorf("set up nftables table %s (is nf_tables with NAT in the kernel?): %w", tableName(bridge), err)
@@ -153,3 +167,72 @@ func ifnameData(name string) []byte {
 
 // ipsDstNAT is IPS_DST_NAT of the conntrack status bits (bit 5).
 const ipsDstNAT = 1 << 5
+
+// isolation is the engine's table that keeps bridge networks apart: a
+// packet forwarded from one of the engine's bridges to another is dropped
+// (dockerd's DOCKER-ISOLATION chains). Its forward chain is rewritten
+// whenever a network comes or goes.
+type isolation struct {
+	table *nftables.Table
+	fwd   *nftables.Chain
+}
+
+func newIsolation(name string) (*isolation, error) {
+	c, err := nftables.New()
+	if err != nil {
+		return nil, fmt.Errorf("nftables: %w", err)
+	}
+	t := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: name}
+	c.AddTable(t)
+	c.DelTable(t)
+	t = c.AddTable(t)
+	accept := nftables.ChainPolicyAccept
+	// Before the bridges' own accepting chains, though order does not
+	// matter for a drop.
+	prio := nftables.ChainPriorityRef(*nftables.ChainPriorityFilter - 1)
+	fwd := c.AddChain(&nftables.Chain{Name: "forward", Table: t, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookForward, Priority: prio, Policy: &accept})
+	if err := c.Flush(); err != nil {
+		return nil, fmt.Errorf("set up nftables table %s: %w", name, err)
+	}
+	return &isolation{table: t, fwd: fwd}, nil
+}
+
+// set drops traffic between every two distinct bridges of bridges.
+func (iso *isolation) set(bridges []string) error {
+	c, err := nftables.New()
+	if err != nil {
+		return fmt.Errorf("nftables: %w", err)
+	}
+	c.FlushChain(iso.fwd)
+	for _, a := range bridges {
+		for _, b := range bridges {
+			if a == b {
+				continue
+			}
+			c.AddRule(&nftables.Rule{Table: iso.table, Chain: iso.fwd, Exprs: []expr.Any{
+				&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifnameData(a)},
+				&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifnameData(b)},
+				&expr.Verdict{Kind: expr.VerdictDrop},
+			}})
+		}
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("update nftables table %s: %w", iso.table.Name, err)
+	}
+	return nil
+}
+
+func (iso *isolation) remove() error {
+	c, err := nftables.New()
+	if err != nil {
+		return fmt.Errorf("nftables: %w", err)
+	}
+	c.DelTable(iso.table)
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("delete nftables table %s: %w", iso.table.Name, err)
+	}
+	return nil
+}
