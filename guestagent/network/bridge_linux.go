@@ -112,6 +112,12 @@ func NewBridge(cfg Config) (*Bridge, error) {
 	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644); err != nil {
 		return nil, fmt.Errorf("enable IPv4 forwarding: %w", err)
 	}
+	// Connections from this machine's loopback to a published port are
+	// DNATed onto the bridge (nat_linux.go): the kernel must route
+	// 127.0.0.0/8 sources out of it.
+	if err := os.WriteFile("/proc/sys/net/ipv4/conf/"+cfg.Bridge+"/route_localnet", []byte("1"), 0o644); err != nil {
+		return nil, fmt.Errorf("enable route_localnet on %s: %w", cfg.Bridge, err)
+	}
 	nat, err := newNATTable(cfg.Bridge, b.subnet, cfg.Internal)
 	if err != nil {
 		return nil, err

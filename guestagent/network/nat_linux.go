@@ -25,6 +25,10 @@ type natTable struct {
 	subnet netip.Prefix
 	table  *nftables.Table
 	pre    *nftables.Chain
+	// out DNATs this machine's own connections to published ports
+	// (loopback included) in the kernel, so they do not go through the
+	// proxy; the proxy's socket still reserves the port.
+	out *nftables.Chain
 }
 
 func newNATTable(bridge string, subnet netip.Prefix, internal bool) (*natTable, error) {
@@ -41,6 +45,8 @@ func newNATTable(bridge string, subnet netip.Prefix, internal bool) (*natTable, 
 	n := &natTable{bridge: bridge, subnet: subnet, table: t}
 	n.pre = c.AddChain(&nftables.Chain{Name: "prerouting", Table: t, Type: nftables.ChainTypeNAT,
 		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityNATDest})
+	n.out = c.AddChain(&nftables.Chain{Name: "output", Table: t, Type: nftables.ChainTypeNAT,
+		Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityNATDest})
 	post := c.AddChain(&nftables.Chain{Name: "postrouting", Table: t, Type: nftables.ChainTypeNAT,
 		Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource})
 	accept := nftables.ChainPolicyAccept
@@ -77,6 +83,14 @@ func newNATTable(bridge string, subnet netip.Prefix, internal bool) (*natTable, 
 			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: []byte{0, 0, 0, 0}},
 			&expr.Masq{},
 		)})
+		// ip saddr 127.0.0.0/8 oifname BRIDGE masquerade: a loopback
+		// client DNATed to a container gets the gateway as its source,
+		// which the container can answer.
+		c.AddRule(&nftables.Rule{Table: t, Chain: post, Exprs: append(saddrIn(netip.MustParsePrefix("127.0.0.0/8")),
+			&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname},
+			&expr.Masq{},
+		)})
 		// The forward chain accepts the bridge's traffic both ways, so a
 		// stricter policy elsewhere in this table family cannot be the
 		// reason containers are cut off.
@@ -101,6 +115,7 @@ func (n *natTable) setPortsLocked(rules []natRule) error {
 		return fmt.Errorf("nftables: %w", err)
 	}
 	c.FlushChain(n.pre)
+	c.FlushChain(n.out)
 	for _, r := range rules {
 		proto := byte(unix.IPPROTO_TCP)
 		if r.proto == "udp" {
@@ -129,6 +144,7 @@ func (n *natTable) setPortsLocked(rules []natRule) error {
 			&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 2, Specified: true},
 		)
 		c.AddRule(&nftables.Rule{Table: n.table, Chain: n.pre, Exprs: ex})
+		c.AddRule(&nftables.Rule{Table: n.table, Chain: n.out, Exprs: ex})
 	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("update published-port rules: %w", err)
