@@ -43,6 +43,25 @@ func TestParseDaemonConfig(t *testing.T) {
 				t.Errorf("shm %d", c.DefaultShmSize)
 			}
 		}},
+		{
+			name: "networking keys",
+			in:   `{"bridge": "br9", "bip": "10.9.0.1/24", "mtu": 1400, "host-gateway-ip": "10.0.2.2", "default-address-pools": [{"base": "10.10.0.0/16", "size": 24}]}`,
+			check: func(t *testing.T, c *daemonConfig) {
+				if c.Bridge != "br9" || c.Bip != "10.9.0.1/24" || c.MTU != 1400 || c.HostGatewayIP.String() != "10.0.2.2" {
+					t.Errorf("decoded %+v", c)
+				}
+				if len(c.DefaultAddressPools) != 1 || c.DefaultAddressPools[0].Base.String() != "10.10.0.0/16" || c.DefaultAddressPools[0].Size != 24 {
+					t.Errorf("pools %+v", c.DefaultAddressPools)
+				}
+			},
+		},
+		{name: "bad bip", in: `{"bip": "10.9.0.0/24"}`, wantErr: `"bip": "10.9.0.0/24": the bridge needs a host address`},
+		{name: "bad mtu", in: `{"mtu": 10}`, wantErr: `"mtu": 10 is not between 68 and 65535`},
+		{name: "bad pool size", in: `{"default-address-pools": [{"base": "10.10.0.0/16", "size": 8}]}`, wantErr: `"default-address-pools": pool 0: size 8`},
+		{name: "bad pool base", in: `{"default-address-pools": [{"base": "nope", "size": 24}]}`, wantErr: `base "nope" is not a CIDR prefix`},
+		{name: "empty pools", in: `{"default-address-pools": []}`, wantErr: "at least one pool is required"},
+		{name: "bad host gateway", in: `{"host-gateway-ip": "::1"}`, wantErr: `"host-gateway-ip": "::1" is not an IPv4 address`},
+		{name: "bridge none", in: `{"bridge": "none"}`, wantErr: "running without a bridge is not supported"},
 		{name: "unknown key", in: `{"foo": 1}`, wantErr: "the following directives don't match any configuration option: foo"},
 		{name: "unknown keys sorted", in: `{"zz": 1, "debug": true, "aa": 2}`, wantErr: "configuration option: aa, zz"},
 		{name: "wrong type bool", in: `{"debug": "yes"}`, wantErr: `invalid value for "debug": expected a boolean, got a string`},

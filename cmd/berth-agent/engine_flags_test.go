@@ -26,6 +26,10 @@ func TestParseEngineFlags(t *testing.T) {
 		{args: []string{"--host", "unix:///b.sock", "-D"}, check: func(f *engineFlags) bool {
 			return slices.Equal(f.hosts, []string{"unix:///b.sock"}) && f.debug && f.set["hosts"]
 		}},
+		{args: []string{"--host-gateway-ip", "10.0.2.2", "--host-docker-internal"}, check: func(f *engineFlags) bool {
+			return f.hostGatewayIP.String() == "10.0.2.2" && f.hostDockerInternal
+		}},
+		{args: []string{"--host-gateway-ip", "nope"}, wantErr: `"nope" is not an IPv4 address`},
 		{args: []string{"--bogus"}, wantErr: "flag provided but not defined"},
 		{args: []string{"extra"}, wantErr: "unexpected arguments"},
 	}
