@@ -96,6 +96,14 @@ func TestUserNetworks(t *testing.T) {
 		t.Errorf("resolv.conf on a user network:\n%s", resolv)
 	}
 
+	// --mac-address, --hostname and --dns-search on a user network.
+	out := e.ok(t, "run", "--rm", "--network", front, "--mac-address", "02:42:ac:99:00:07", "--hostname", "box-"+mark, "--dns-search", "corp.test",
+		testImage, "sh", "-c", "cat /sys/class/net/eth0/address; hostname; grep box- /etc/hosts; grep search /etc/resolv.conf")
+	if lines := strings.Split(out, "\n"); len(lines) != 4 || lines[0] != "02:42:ac:99:00:07" || lines[1] != "box-"+mark ||
+		!strings.HasSuffix(lines[2], "\tbox-"+mark) || lines[3] != "search corp.test" {
+		t.Errorf("--mac-address, --hostname, --dns-search:\n%s", out)
+	}
+
 	// Other names go to the upstream resolver: one this test runs.
 	upstream := startTestResolver(t, "127.0.0.200:53", "outside-"+mark+".test.", "10.1.2.3")
 	if upstream {
@@ -145,7 +153,7 @@ func TestUserNetworks(t *testing.T) {
 	}
 
 	// container:NAME shares srv's namespace.
-	out := e.ok(t, "run", "--rm", "--network", "container:srv-"+mark, testImage, "wget", "-q", "-O", "-", "http://127.0.0.1/")
+	out = e.ok(t, "run", "--rm", "--network", "container:srv-"+mark, testImage, "wget", "-q", "-O", "-", "http://127.0.0.1/")
 	if strings.TrimSpace(out) != "from-srv" {
 		t.Errorf("container:NAME reaching srv on loopback: %q", out)
 	}
