@@ -226,3 +226,39 @@ func startTestResolver(t *testing.T, listen, name, addr string) bool {
 	t.Cleanup(func() { srv.Shutdown() })
 	return true
 }
+
+// TestUserNetworkRestart: a user-defined network and a restart=always
+// server on it come back after an engine restart with the same address,
+// and another container reaches the server by name again.
+func TestUserNetworkRestart(t *testing.T) {
+	e := ownEngine(t, "netrestart")
+	if e.peer {
+		t.Skip("the peer runs without networking here")
+	}
+	sub := fmt.Sprintf("10.197.%d", os.Getpid()%250)
+	e.ok(t, "network", "create", "--subnet", sub+".0/24", "keep")
+	id := webServer(t, e, "kept", "--restart", "always", "--name", "kept-srv", "--network", "keep", "--ip", sub+".9")
+	netID := networkInspect(t, e, "keep").ID
+
+	if err := e.stop(); err != nil {
+		t.Fatalf("stop engine: %v", err)
+	}
+	if err := e.start(); err != nil {
+		t.Fatalf("start engine again: %v", err)
+	}
+	n := networkInspect(t, e, "keep")
+	if n.ID != netID || len(n.IPAM.Config) != 1 || n.IPAM.Config[0].Subnet.String() != sub+".0/24" {
+		t.Errorf("network after restart: %+v", n.Network)
+	}
+	e.waitState(t, id, "running")
+	if ip := e.inspect(t, id).NetworkSettings.Networks["keep"].IPAddress.String(); ip != sub+".9" {
+		t.Errorf("address after restart: %s", ip)
+	}
+	var r result
+	eventually(t, "reaching kept-srv by name after the restart", func() (bool, string) {
+		r = e.docker(nil, "run", "--rm", "--network", "keep", testImage, "sh", "-c", "timeout 5 wget -q -O - http://kept-srv/; exit $?")
+		return r.code == 0 && strings.TrimSpace(r.stdout) == "kept", r.String()
+	})
+	e.ok(t, "rm", "-f", id)
+	e.ok(t, "network", "rm", "keep")
+}
