@@ -162,9 +162,14 @@ func TestUserNetworks(t *testing.T) {
 	}
 
 	// --link on the default bridge writes /etc/hosts.
-	db := webServer(t, e, "from-db", "--name", "db-"+mark)
-	linked := e.ok(t, "run", "--rm", "--link", "db-"+mark+":dbalias", testImage, "sh", "-c", "grep dbalias /etc/hosts && wget -q -O - http://dbalias/")
-	if !strings.Contains(linked, db[:12]) || !strings.Contains(linked, "from-db") {
+	// and the legacy link variables.
+	db := webServer(t, e, "from-db", "--name", "db-"+mark, "--expose", "80", "-e", "SECRET=s3")
+	dbIP := e.inspect(t, db).NetworkSettings.Networks["bridge"].IPAddress.String()
+	linked := e.ok(t, "run", "--rm", "--link", "db-"+mark+":dbalias", testImage, "sh", "-c",
+		"grep dbalias /etc/hosts && wget -q -O - http://dbalias/ && echo $DBALIAS_NAME $DBALIAS_PORT $DBALIAS_PORT_80_TCP_ADDR $DBALIAS_PORT_80_TCP_PROTO $DBALIAS_ENV_SECRET")
+	lines := strings.Split(linked, "\n")
+	if len(lines) != 3 || !strings.Contains(lines[0], db[:12]) || lines[1] != "from-db" ||
+		!strings.HasSuffix(lines[2], fmt.Sprintf("/dbalias tcp://%s:80 %s tcp s3", dbIP, dbIP)) {
 		t.Errorf("--link: %q", linked)
 	}
 

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -36,6 +37,10 @@ type dnsEntry struct {
 	ip    netip.Addr
 	// links are alias -> container name of the endpoint's links.
 	links map[string]string
+	// ports and env are the container's exposed ports ("80/tcp") and
+	// environment, for the variables of legacy links.
+	ports []string
+	env   []string
 }
 
 func newDNSTable(hostGW netip.Addr) *dnsTable {
@@ -47,6 +52,12 @@ func newDNSTable(hostGW netip.Addr) *dnsTable {
 func (t *dnsTable) add(n network.Network, c *ctr, ep *network.Endpoint) {
 	name := strings.TrimPrefix(c.m.Name, "/")
 	en := &dnsEntry{id: c.m.ID, name: name, ip: ep.IP, links: map[string]string{}}
+	if c.m.Config != nil {
+		for p := range c.m.Config.ExposedPorts {
+			en.ports = append(en.ports, p.String())
+		}
+		en.env = append(en.env, c.m.Config.Env...)
+	}
 	en.names = append(en.names, strings.ToLower(name), c.m.ID[:12])
 	if s := c.m.Nets[n.Name]; s != nil {
 		for _, a := range s.Aliases {
@@ -123,6 +134,91 @@ func (t *dnsTable) linkAddr(netID, ref string) (netip.Addr, string, bool) {
 		return netip.Addr{}, "", false
 	}
 	return en.ip, en.id, true
+}
+
+// linkTarget returns a copy of the entry of the running container named
+// ref on network netID.
+func (t *dnsTable) linkTarget(netID, ref string) (dnsEntry, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if dn := t.nets[netID]; dn != nil {
+		if en := dn.find(ref); en != nil {
+			return *en, true
+		}
+	}
+	return dnsEntry{}, false
+}
+
+// linkEnv is the environment legacy links give a container on the
+// default bridge, as dockerd sets it: ALIAS_NAME, ALIAS_PORT and
+// ALIAS_PORT_<port>_<proto>[_ADDR|_PORT|_PROTO] for each exposed port of
+// the target, and ALIAS_ENV_<key> for its environment. Targets that do
+// not run are left out (start refuses them when it writes /etc/hosts).
+func (e *Engine) linkEnv(m *meta) []string {
+	mode := modeOf(m)
+	if mode.kind != "bridge" || mode.name != "bridge" || len(m.HostConfig.Links) == 0 || e.cfg.Network == nil {
+		return nil
+	}
+	n, err := e.cfg.Network.Find("bridge")
+	if err != nil {
+		return nil
+	}
+	var env []string
+	for _, l := range m.HostConfig.Links {
+		target, alias, err := parseLink(l)
+		if err != nil {
+			continue
+		}
+		en, ok := e.dns.linkTarget(n.ID, target)
+		if !ok {
+			continue
+		}
+		prefix := envName(alias)
+		env = append(env, prefix+"_NAME="+m.Name+"/"+alias)
+		ports := append([]string(nil), en.ports...)
+		sort.Slice(ports, func(i, j int) bool { return portLess(ports[i], ports[j]) })
+		for i, p := range ports {
+			num, proto, _ := strings.Cut(p, "/")
+			url := fmt.Sprintf("%s://%s:%s", proto, en.ip, num)
+			if i == 0 {
+				env = append(env, prefix+"_PORT="+url)
+			}
+			pp := fmt.Sprintf("%s_PORT_%s_%s", prefix, num, strings.ToUpper(proto))
+			env = append(env, pp+"="+url, pp+"_ADDR="+en.ip.String(), pp+"_PORT="+num, pp+"_PROTO="+proto)
+		}
+		for _, kv := range en.env {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "HOME" || k == "HOSTNAME" || k == "PATH" {
+				continue
+			}
+			env = append(env, prefix+"_ENV_"+k+"="+v)
+		}
+	}
+	return env
+}
+
+// envName is a link alias as a variable name prefix: upper case, with
+// anything but letters and digits as "_".
+func envName(alias string) string {
+	b := []byte(strings.ToUpper(alias))
+	for i, c := range b {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// portLess orders "80/tcp" numerically, tcp before udp.
+func portLess(a, b string) bool {
+	an, ap, _ := strings.Cut(a, "/")
+	bn, bp, _ := strings.Cut(b, "/")
+	ai, _ := strconv.Atoi(an)
+	bi, _ := strconv.Atoi(bn)
+	if ai != bi {
+		return ai < bi
+	}
+	return ap < bp
 }
 
 // namesFor is the view of container id for its embedded DNS server.

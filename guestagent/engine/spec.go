@@ -199,6 +199,7 @@ func (e *Engine) buildSpec(m *meta) (*specs.Spec, runtime.CreateOptions, error) 
 	if cfg.Tty {
 		env = append(env, "TERM=xterm")
 	}
+	env = append(env, e.linkEnv(m)...)
 	p.Env = replaceOrAppendEnv(env, cfg.Env)
 	p.Cwd = cfg.WorkingDir
 	if p.Cwd == "" {
