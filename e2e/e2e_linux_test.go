@@ -328,6 +328,34 @@ func TestVM(t *testing.T) {
 		})
 	})
 
+	t.Run("host_docker_internal", func(t *testing.T) {
+		// A server on the host's loopback, reached from a container in the
+		// VM by host.docker.internal (through the VM's user network).
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "from-the-host") })}
+		go srv.Serve(l)
+		defer srv.Close()
+		url := fmt.Sprintf("http://host.docker.internal:%d/", l.Addr().(*net.TCPAddr).Port)
+		out := e.mustDocker(t, "run", "--rm", image, "sh", "-c", "timeout 20 wget -q -O - "+url+"; exit $?")
+		if out != "from-the-host" {
+			t.Fatalf("wget %s in a container: %q", url, out)
+		}
+	})
+
+	t.Run("user_network_names", func(t *testing.T) {
+		e.mustDocker(t, "network", "create", "e2e-net")
+		defer e.docker("network", "rm", "e2e-net")
+		id := e.mustDocker(t, "run", "-d", "--name", "e2e-web", "--network", "e2e-net", image, "httpd", "-f", "-p", "80", "-h", "/www")
+		defer e.docker("rm", "-f", id)
+		out := e.mustDocker(t, "run", "--rm", "--network", "e2e-net", image, "sh", "-c", "timeout 20 wget -q -O - http://e2e-web/; exit $?")
+		if out != page {
+			t.Fatalf("a container reaching e2e-web by name: %q, want %q", out, page)
+		}
+	})
+
 	t.Run("memory_and_cpu_limits", func(t *testing.T) {
 		out := e.mustDocker(t, "run", "--rm", "--memory", "64m", "--cpus", "0.5", image, "cat", "/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/cpu.max")
 		if f := strings.Fields(out); len(f) != 3 || f[0] != strconv.Itoa(64<<20) || f[1] != "50000" || f[2] != "100000" {
