@@ -5,7 +5,6 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +14,7 @@ import (
 	ctrengine "github.com/berthdesktop/berth/guestagent/engine"
 	"github.com/berthdesktop/berth/guestagent/network"
 	"github.com/berthdesktop/berth/guestagent/network/dns"
+	"github.com/berthdesktop/berth/settings/daemonjson"
 )
 
 // openBridge sets up the default bridge from the flags and daemon.json.
@@ -104,72 +104,8 @@ func bridgeNetworkID(name string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// parseBip parses dockerd's bip: the bridge's own address with the
-// network's prefix length, e.g. 172.17.0.1/16.
-func parseBip(s string) (netip.Prefix, error) {
-	p, err := netip.ParsePrefix(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("%q is not an address with a prefix length (like 172.17.0.1/16)", s)
-	}
-	if !p.Addr().Is4() {
-		return netip.Prefix{}, fmt.Errorf("%q: only IPv4 is supported", s)
-	}
-	if p.Bits() < 8 || p.Bits() > 30 {
-		return netip.Prefix{}, fmt.Errorf("%q: the prefix length must be between 8 and 30", s)
-	}
-	if p.Addr() == p.Masked().Addr() {
-		return netip.Prefix{}, fmt.Errorf("%q: the bridge needs a host address, not the network address", s)
-	}
-	return p, nil
-}
-
-func decodeBip(c *daemonConfig, key string, raw json.RawMessage) error {
-	if err := decodeAs(key, raw, &c.Bip, "a string"); err != nil {
-		return err
-	}
-	if _, err := parseBip(c.Bip); err != nil {
-		return fmt.Errorf("invalid value for %q: %w", key, err)
-	}
-	return nil
-}
-
-func decodeMTU(c *daemonConfig, key string, raw json.RawMessage) error {
-	if err := decodeAs(key, raw, &c.MTU, "an integer"); err != nil {
-		return err
-	}
-	if c.MTU < 68 || c.MTU > 65535 {
-		return fmt.Errorf("invalid value for %q: %d is not between 68 and 65535", key, c.MTU)
-	}
-	return nil
-}
-
-// decodePools reads default-address-pools: [{"base": "10.10.0.0/16",
-// "size": 24}, ...].
-func decodePools(c *daemonConfig, key string, raw json.RawMessage) error {
-	var ps []struct {
-		Base string `json:"base"`
-		Size int    `json:"size"`
-	}
-	if err := decodeAs(key, raw, &ps, `an array of {"base": "CIDR", "size": N}`); err != nil {
-		return err
-	}
-	if len(ps) == 0 {
-		return fmt.Errorf("invalid value for %q: at least one pool is required", key)
-	}
-	c.DefaultAddressPools = nil
-	for i, p := range ps {
-		base, err := netip.ParsePrefix(p.Base)
-		if err != nil {
-			return fmt.Errorf("invalid value for %q: pool %d: base %q is not a CIDR prefix", key, i, p.Base)
-		}
-		pool := network.Pool{Base: base.Masked(), Size: p.Size}
-		if err := network.ValidatePool(pool); err != nil {
-			return fmt.Errorf("invalid value for %q: pool %d: %w", key, i, err)
-		}
-		c.DefaultAddressPools = append(c.DefaultAddressPools, pool)
-	}
-	return nil
-}
+// parseBip parses dockerd's bip (settings/daemonjson owns the rule).
+func parseBip(s string) (netip.Prefix, error) { return daemonjson.ParseBip(s) }
 
 // networker keeps a nil manager a nil interface.
 func networker(m *network.Manager) ctrengine.Networker {
