@@ -97,3 +97,21 @@ func TestParseLink(t *testing.T) {
 		t.Error("a link without a container was accepted")
 	}
 }
+
+func FuzzParseLink(f *testing.F) {
+	for _, s := range []string{"db", "db:alias", "/db:/web/alias", ":", "a:b:c", "/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		target, alias, err := parseLink(s)
+		if err != nil {
+			return
+		}
+		if target == "" || alias == "" || strings.HasPrefix(target, "/") || strings.Contains(alias, "/") {
+			t.Fatalf("parseLink(%q) = %q, %q", s, target, alias)
+		}
+		if envName(alias) == "" || strings.ToUpper(envName(alias)) != envName(alias) {
+			t.Fatalf("envName(%q) = %q", alias, envName(alias))
+		}
+	})
+}

@@ -304,7 +304,7 @@ func parseLink(l string) (target, alias string, err error) {
 	if alias == "" {
 		alias = target
 	}
-	if target == "" {
+	if target == "" || strings.Contains(target, "/") {
 		return "", "", invalid("invalid link %q: a container name is required", l)
 	}
 	return target, alias, nil
