@@ -21,7 +21,8 @@ func TestRun(t *testing.T) {
 		{args: []string{"status", "--bogus"}, wantCode: 2},
 		{args: []string{"stop", "extra"}, wantCode: 2, wantStderr: "usage: berth stop"},
 		{args: []string{"shell"}, wantCode: 1, wantStderr: "berth is not running"},
-		{args: []string{"settings"}, wantCode: 1, wantStderr: "not available yet"},
+		{args: []string{"settings"}, wantCode: 2, wantStderr: "usage: berth settings"},
+		{args: []string{"engine"}, wantCode: 2, wantStderr: "usage: berth engine config"},
 		{args: []string{"reset"}, wantCode: 1, wantStderr: "not available yet"},
 		{args: []string{"purge"}, wantCode: 1, wantStderr: "not available yet"},
 		{args: []string{"uninstall"}, wantCode: 1, wantStderr: "not available yet"},
@@ -45,7 +46,7 @@ func TestRun(t *testing.T) {
 }
 
 func TestEveryDesignedCommandExists(t *testing.T) {
-	want := []string{"start", "stop", "restart", "status", "logs", "shell", "settings", "reset", "purge", "uninstall", "version"}
+	want := []string{"start", "stop", "restart", "status", "logs", "shell", "settings", "engine", "reset", "purge", "uninstall", "version"}
 	have := map[string]bool{}
 	for _, c := range commands {
 		have[c.name] = true

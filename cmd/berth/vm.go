@@ -20,6 +20,7 @@ import (
 	"github.com/berthdesktop/berth/app/hostlink"
 	"github.com/berthdesktop/berth/app/machine"
 	"github.com/berthdesktop/berth/app/machine/qemu"
+	"github.com/berthdesktop/berth/settings"
 	"golang.org/x/term"
 )
 
@@ -80,6 +81,20 @@ func start(l desktop.Layout, vmDir string, stdout, stderr io.Writer) int {
 		vmDir, err = desktop.FindVMDir()
 	} else {
 		vmDir, err = desktop.CheckVMDir(vmDir)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "berth start: %v\n", err)
+		return 1
+	}
+	// The settings are read here too, so a refusal or a settings file
+	// kept aside is told on the user's terminal, not only in the log.
+	store, err := settings.NewStore()
+	if err == nil {
+		var bad *settings.BadFile
+		_, bad, err = desktop.LoadVMSettings(store)
+		if bad != nil {
+			fmt.Fprintf(stderr, "berth start: %v\n", bad)
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "berth start: %v\n", err)
@@ -384,20 +399,29 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) int {
 		log.Error("berth daemon", "err", err)
 		return 1
 	}
-	settings, err := desktop.DefaultSettings()
-	if *vmDir != "" {
-		settings.VMDir, err = *vmDir, nil
-	}
 	fail := func(err error) int {
 		st := desktop.Status{State: desktop.StateError, Error: err.Error(), Hint: "see `berth logs`, then run `berth start` again"}
 		desktop.WriteLastError(l, st)
 		log.Error("berth daemon", "err", err)
 		return 1
 	}
+	store, err := settings.NewStore()
 	if err != nil {
 		return fail(err)
 	}
-	cfg := desktop.MachineConfig(l, settings)
+	vmSettings, bad, err := desktop.LoadVMSettings(store)
+	if bad != nil {
+		log.Warn("berth daemon: " + bad.Error())
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if *vmDir != "" {
+		vmSettings.VMDir = *vmDir
+	} else if vmSettings.VMDir, err = desktop.FindVMDir(); err != nil {
+		return fail(err)
+	}
+	cfg := desktop.MachineConfig(l, vmSettings)
 	svc := desktop.NewService(desktop.Options{
 		NewVM:        func() (machine.VM, error) { return qemu.Driver{Log: log}.New(cfg) },
 		DockerSocket: l.DockerSocket(),

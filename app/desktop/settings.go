@@ -1,0 +1,34 @@
+package desktop
+
+import (
+	"fmt"
+
+	"github.com/berthdesktop/berth/settings"
+)
+
+// VMSettings takes the VM's resources from the user's settings document:
+// CPUs, memory, the disk size and the shared folders. The VM image folder
+// is not a setting; the caller finds it (FindVMDir). Swap, the disk's
+// location and the VM subnet are not given to the VM yet.
+func VMSettings(d *settings.Document) Settings {
+	return Settings{
+		CPUs:      d.Resources.CPUs,
+		MemoryMiB: d.Resources.MemoryMiB,
+		DiskBytes: int64(d.Resources.DiskGiB) << 30,
+		Shares:    append([]string(nil), d.FileSharing.Paths...),
+	}
+}
+
+// LoadVMSettings reads the settings store and checks the document against
+// the host. bad, when set, tells that the stored file no longer parsed: it
+// was kept aside and the defaults are used; the caller tells the user.
+func LoadVMSettings(st *settings.Store) (s Settings, bad *settings.BadFile, err error) {
+	d, bad, err := st.Load()
+	if err != nil {
+		return Settings{}, nil, err
+	}
+	if err := settings.Validate(d, st.Host); err != nil {
+		return Settings{}, bad, fmt.Errorf("the settings in %s are not valid here (change them with `berth settings set` or `berth settings edit`):\n%w", st.Path, err)
+	}
+	return VMSettings(d), bad, nil
+}
