@@ -22,7 +22,7 @@ func (e *Engine) SystemInfo(ctx context.Context) (*system.Info, error) {
 	info := &system.Info{
 		Driver:             "overlay2",
 		DriverStatus:       [][2]string{{"Backing Filesystem", backingFS(e.cfg.Root)}, {"Supports d_type", "true"}, {"Using metacopy", "false"}, {"Native Overlay Diff", "true"}, {"userxattr", "false"}},
-		Plugins:            system.PluginsInfo{Volume: []string{"local"}, Network: []string{"bridge", "host", "none"}, Log: []string{"json-file"}},
+		Plugins:            system.PluginsInfo{Volume: []string{"local"}, Network: []string{"bridge", "host", "null"}, Log: []string{"json-file"}},
 		MemoryLimit:        e.cfg.Limits.Memory,
 		SwapLimit:          e.cfg.Limits.Swap,
 		CPUCfsPeriod:       e.cfg.Limits.CPUQuota,
