@@ -15,6 +15,7 @@ import (
 	"runtime"
 
 	"github.com/berthdesktop/berth/app/machine"
+	"github.com/berthdesktop/berth/hostshare"
 )
 
 // Layout names every file Berth keeps under its home folder.
@@ -80,7 +81,8 @@ type Settings struct {
 	CPUs      int
 	MemoryMiB int
 	DiskBytes int64
-	// Shares are host folders shared into the VM at the same path.
+	// Shares are host folders shared into the VM at the same path (on
+	// Windows, C:\Users is /run/host/c/Users in the VM).
 	Shares []string
 	// VMDir holds the VM image (vmlinuz, initrd.img) for the VM's arch.
 	VMDir string
@@ -170,7 +172,13 @@ func MachineConfig(l Layout, s Settings) machine.Config {
 		Arch:           machine.Arch(runtime.GOARCH),
 	}
 	for i, p := range s.Shares {
-		cfg.Shares = append(cfg.Shares, machine.Share{Tag: fmt.Sprintf("share%d", i), HostPath: p, GuestPath: p})
+		// The VM path is the host path on macOS and Linux, and under
+		// /run/host on Windows (hostshare.VMPath).
+		guest := p
+		if hp, err := hostshare.ParseHostPath(runtime.GOOS, p); err == nil {
+			guest = hostshare.VMPath(runtime.GOOS, hp)
+		}
+		cfg.Shares = append(cfg.Shares, machine.Share{Tag: fmt.Sprintf("share%d", i), HostPath: p, GuestPath: guest})
 	}
 	return cfg
 }
