@@ -25,15 +25,21 @@ type Config struct {
 	Log      *slog.Logger
 }
 
-// Modules asked for, in two lists loaded one after the other: the devices
-// pid1 needs at once (etc/berth/modules.load), then those only the engine
-// needs (etc/berth/modules-engine.load), which load while pid1 sets up the
-// disk and the channel. Each module comes after its dependencies; those the
+// Modules asked for, in three lists that pid1 loads as one graph, two at a
+// time, earlier lists first: the devices pid1 needs at once
+// (etc/berth/modules.load: the disk, the serial port, the network,
+// virtiofs), then those only the engine needs (etc/berth/modules-engine.load),
+// which the engine's start waits for, then those that can come last
+// (etc/berth/modules-late.load: vsock, which only the channel's vsock
+// transport waits for, and the power button's). Each module comes after its
+// dependencies; a later list leaves out what an earlier one has; those the
 // kernel lacks (or has built in) are skipped.
 var (
 	bootModules = []string{
-		"virtio_pci", "virtio_mmio", "virtio_blk", "virtio_net", "virtio_console",
-		"vsock", "vmw_vsock_virtio_transport", "virtiofs", "evdev", "button", "gpio_keys",
+		"virtio_pci", "virtio_mmio", "virtio_blk", "virtio_net", "virtio_console", "virtiofs",
+	}
+	lateModules = []string{
+		"vsock", "vmw_vsock_virtio_transport", "evdev", "button", "gpio_keys",
 	}
 	engineModules = []string{
 		"overlay", "veth", "bridge", "br_netfilter",
@@ -136,8 +142,8 @@ func Build(ctx context.Context, cfg Config) (*Manifest, error) {
 	}
 
 	a := NewArchive()
-	// Modules in dependency order; the engine's list leaves out what the
-	// boot list already loaded.
+	// Modules in dependency order; each list leaves out what an earlier
+	// one has.
 	if err := run0(ctx, "depmod", "-b", root, kver); err != nil {
 		return nil, err
 	}
@@ -145,7 +151,7 @@ func Build(ctx context.Context, cfg Config) (*Manifest, error) {
 	for _, l := range []struct {
 		file string
 		want []string
-	}{{"etc/berth/modules.load", bootModules}, {"etc/berth/modules-engine.load", engineModules}} {
+	}{{"etc/berth/modules.load", bootModules}, {"etc/berth/modules-engine.load", engineModules}, {"etc/berth/modules-late.load", lateModules}} {
 		mods, err := orderedModules(ctx, root, kver, l.want, loaded)
 		if err != nil {
 			return nil, err
@@ -271,8 +277,9 @@ func run0(ctx context.Context, name string, args ...string) error {
 
 // orderedModules returns the module files for want and everything they
 // need, each after what it needs, without repeats and without those in
-// loaded (already loaded by an earlier list), which it adds to. The kernel
-// tree must have been through depmod.
+// loaded (in an earlier list), which it adds to; a module's dependencies
+// name those of earlier lists too. The kernel tree must have been through
+// depmod.
 func orderedModules(ctx context.Context, root, kver string, want []string, loaded map[string]bool) ([]moduleDep, error) {
 	showDepends := func(mod string) ([]string, error) {
 		text, err := run(ctx, "", "modprobe", "-d", root, "-S", kver, "--show-depends", mod)
@@ -308,25 +315,12 @@ func orderedModules(ctx context.Context, root, kver string, want []string, loade
 			if len(own) == 0 || own[len(own)-1] != p {
 				return nil, fmt.Errorf("module %s: modprobe lists %v", p, own)
 			}
-			var deps []string
-			for _, d := range own[:len(own)-1] {
-				if !loaded[d] || inList(out, d) {
-					deps = append(deps, d)
-				}
-			}
+			// Each comes earlier in this list or in an earlier one.
+			deps := append([]string(nil), own[:len(own)-1]...)
 			out = append(out, moduleDep{Path: p, Deps: deps})
 		}
 	}
 	return out, nil
-}
-
-func inList(mods []moduleDep, p string) bool {
-	for _, m := range mods {
-		if m.Path == p {
-			return true
-		}
-	}
-	return false
 }
 
 // ParseShowDepends turns `modprobe --show-depends` output into module file

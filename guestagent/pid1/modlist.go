@@ -17,11 +17,12 @@ type Module struct {
 // ErrBadModuleList is returned for a module list that does not parse.
 var ErrBadModuleList = errors.New("bad module list")
 
-// ParseModuleList parses the module list the image carries: one module a
-// line, "PATH: DEP DEP...", each dependency listed on an earlier line, so
-// that the file read top down is a valid load order. Blank lines and lines
-// starting with # are skipped. Paths are absolute.
-func ParseModuleList(text string) ([]Module, error) {
+// ParseModuleList parses a module list the image carries: one module a
+// line, "PATH: DEP DEP...", each dependency listed on an earlier line (or
+// in an earlier list: known), so that the lists read top down are a valid
+// load order. Blank lines and lines starting with # are skipped. Paths are
+// absolute.
+func ParseModuleList(text string, known map[string]bool) ([]Module, error) {
 	var mods []Module
 	seen := map[string]bool{}
 	for n, line := range strings.Split(text, "\n") {
@@ -36,7 +37,7 @@ func ParseModuleList(text string) ([]Module, error) {
 		}
 		m := Module{Path: p}
 		for _, d := range strings.Fields(rest) {
-			if !seen[d] {
+			if !seen[d] && !known[d] {
 				return nil, fmt.Errorf("%w: line %d: %s needs %s, not listed before it", ErrBadModuleList, n+1, p, d)
 			}
 			m.Deps = append(m.Deps, d)

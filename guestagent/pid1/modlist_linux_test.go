@@ -4,9 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestParseModuleList(t *testing.T) {
@@ -25,10 +29,12 @@ func TestParseModuleList(t *testing.T) {
 		{"relative", "m/a.ko:\n", nil, true},
 		{"unclean", "/m/../a.ko:\n", nil, true},
 		{"empty", "", nil, false},
+		{"dep in an earlier list", "/m/x.ko: /k/virtio.ko\n", []Module{{"/m/x.ko", []string{"/k/virtio.ko"}}}, false},
+		{"dep in no list", "/m/x.ko: /k/other.ko\n", nil, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseModuleList(tt.text)
+			got, err := ParseModuleList(tt.text, map[string]bool{"/k/virtio.ko": true})
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v", err)
 			}
@@ -45,7 +51,7 @@ func TestParseModuleList(t *testing.T) {
 func FuzzParseModuleList(f *testing.F) {
 	f.Add("/m/a.ko:\n/m/b.ko: /m/a.ko\n")
 	f.Fuzz(func(t *testing.T, text string) {
-		mods, err := ParseModuleList(text)
+		mods, err := ParseModuleList(text, nil)
 		if err != nil {
 			return
 		}
@@ -101,7 +107,7 @@ func TestLoadInOrder(t *testing.T) {
 				mu.Unlock()
 				return nil
 			}
-			err := loadInOrder(slog.New(slog.DiscardHandler), mods, workers, load)
+			err := loadInOrder(slog.New(slog.DiscardHandler), mods, workers, load, nil)
 			if err == nil {
 				t.Fatal("a failed module went unreported")
 			}
@@ -118,4 +124,77 @@ func TestLoadInOrder(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStartModules checks the lists load as one graph in priority order
+// (earlier list, then earlier line, among the ready ones), that a module in
+// two lists loads once, and that wait returns once its list has ended.
+func TestStartModules(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	boot := write("boot", "/core:\n/disk: /core\n/net: /core\n")
+	engine := write("engine", "/overlay:\n/llc:\n/bridge: /llc\n/core:\n")
+	late := write("late", "/vsock: /core\n/button:\n")
+	bad := write("bad", "relative.ko:\n")
+	missing := filepath.Join(dir, "missing")
+
+	t.Run("order with one worker", func(t *testing.T) {
+		var mu sync.Mutex
+		var order []string
+		load := func(p string) error {
+			mu.Lock()
+			defer mu.Unlock()
+			order = append(order, p)
+			return nil
+		}
+		l := startModules(slog.New(slog.DiscardHandler), 1, load, boot, engine, late, bad, missing)
+		for _, f := range []string{boot, engine, late, bad, missing} {
+			l.wait(f)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if got, want := strings.Join(order, " "), "/core /disk /net /overlay /llc /bridge /vsock /button"; got != want {
+			t.Errorf("load order %q, want %q", got, want)
+		}
+	})
+
+	t.Run("waits with two workers", func(t *testing.T) {
+		var mu sync.Mutex
+		done := map[string]bool{}
+		release := make(chan struct{})
+		load := func(p string) error {
+			if p == "/vsock" {
+				<-release // the late list stays unfinished
+			}
+			mu.Lock()
+			done[p] = true
+			mu.Unlock()
+			return nil
+		}
+		l := startModules(slog.New(slog.DiscardHandler), 2, load, boot, engine, late)
+		l.wait(boot)
+		l.wait(engine)
+		mu.Lock()
+		for _, p := range []string{"/core", "/disk", "/net", "/overlay", "/llc", "/bridge"} {
+			if !done[p] {
+				t.Errorf("%s not loaded when its list's wait returned", p)
+			}
+		}
+		mu.Unlock()
+		waited := make(chan struct{})
+		go func() { l.wait(late); close(waited) }()
+		select {
+		case <-waited:
+			t.Fatal("wait for the late list returned before /vsock loaded")
+		case <-time.After(50 * time.Millisecond):
+		}
+		close(release)
+		<-waited
+	})
 }

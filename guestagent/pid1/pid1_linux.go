@@ -2,7 +2,6 @@ package pid1
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -27,11 +26,15 @@ const (
 	EngineSock = ExecRoot + "/docker.sock"
 	// DockerSock is the engine's second socket, at Docker's usual path.
 	DockerSock = "/var/run/docker.sock"
-	// ModulesLoad lists the modules of the devices pid1 needs, each line a
-	// module and what it needs ("PATH: DEP..."); ModulesEngineLoad those
-	// only the engine needs, loaded while pid1 goes on.
+	// ModulesLoad lists the modules of the devices pid1 needs at once, each
+	// line a module and what it needs ("PATH: DEP..."); ModulesEngineLoad
+	// those only the engine needs, which it waits for; ModulesLateLoad
+	// those that can come last (vsock, which only the channel's vsock
+	// transport waits for, and the power button). They load as one graph,
+	// earlier lists first, while pid1 goes on.
 	ModulesLoad       = "/etc/berth/modules.load"
 	ModulesEngineLoad = "/etc/berth/modules-engine.load"
+	ModulesLateLoad   = "/etc/berth/modules-late.load"
 )
 
 // Main runs PID 1. It does not return while the VM runs: it powers off.
@@ -89,6 +92,7 @@ type guest struct {
 	ports      *link.PortBroadcaster
 	// networkReady closes when the network setup has ended.
 	networkReady chan struct{}
+	modules      *moduleLoader
 	mounts       []string       // mounted data disk and shares, in mount order
 	engineDeps   sync.WaitGroup // engine modules and cgroup2 delegation
 	mu           sync.Mutex
@@ -123,23 +127,25 @@ func (g *guest) boot() error {
 		g.kernel = unix.ByteSliceToString(uts.Release[:])
 	}
 	_ = unix.Sethostname([]byte("berth"))
-	if err := loadModules(g.log, ModulesLoad); err != nil {
-		g.log.Warn("berth: modules", "err", err)
-	}
-	g.step("modules")
+	// Modules load two at a time in the background, the boot list first;
+	// each step below waits for the list it needs.
+	g.modules = startModules(g.log, moduleWorkers, loadModule, ModulesLoad, ModulesEngineLoad, ModulesLateLoad)
 	// What only the engine needs goes on beside the disk and the channel.
-	g.engineDeps.Add(1)
+	g.engineDeps.Add(2)
 	go func() {
 		defer g.engineDeps.Done()
-		if err := loadModules(g.log, ModulesEngineLoad); err != nil && !os.IsNotExist(errors.Unwrap(err)) {
-			g.log.Warn("berth: engine modules", "err", err)
-		}
+		g.modules.wait(ModulesEngineLoad)
 		g.step("engine modules")
+	}()
+	go func() {
+		defer g.engineDeps.Done()
 		if err := setupCgroup2(); err != nil {
 			g.log.Warn("berth: cgroup2", "err", err)
 		}
 		g.step("cgroup2")
 	}()
+	g.modules.wait(ModulesLoad)
+	g.step("modules")
 	return nil
 }
 
@@ -170,7 +176,10 @@ func (g *guest) run() {
 
 	// From here on the reaper waits for every child: no exec.Cmd.Wait after.
 	g.reaper = startReaper(g.log)
-	go watchPowerButton(g.log, func() { g.Shutdown() })
+	go func() {
+		g.modules.wait(ModulesLateLoad)
+		watchPowerButton(g.log, func() { g.Shutdown() })
+	}()
 
 	g.ports = link.NewPortBroadcaster(0)
 	g.engine = newSupervisor(g.log, g.reaper, g.engineCommand(), EngineSock)
@@ -269,7 +278,7 @@ func (g *guest) startLink() <-chan struct{} {
 		}
 	}
 	if g.params.Link != "serial" {
-		transports = append(transports, &link.Vsock{Log: g.log})
+		transports = append(transports, &lateTransport{Transport: &link.Vsock{Log: g.log}, wait: func() { g.modules.wait(ModulesLateLoad) }})
 	}
 	ready := make(chan struct{})
 	var once sync.Once
@@ -281,11 +290,27 @@ func (g *guest) startLink() <-chan struct{} {
 		}()
 		go func() {
 			if err := t.Serve(context.Background(), mux, r); err != nil {
-				g.log.Warn("berth: link transport", "transport", fmt.Sprintf("%T", t), "err", err)
+				name := fmt.Sprintf("%T", t)
+				if lt, ok := t.(*lateTransport); ok {
+					name = fmt.Sprintf("%T", lt.Transport)
+				}
+				g.log.Warn("berth: link transport", "transport", name, "err", err)
 			}
 		}()
 	}
 	return ready
+}
+
+// lateTransport serves a transport once what it needs has loaded (vsock,
+// for the vsock transport).
+type lateTransport struct {
+	link.Transport
+	wait func()
+}
+
+func (t *lateTransport) Serve(ctx context.Context, m *link.Mux, ready chan<- struct{}) error {
+	t.wait()
+	return t.Transport.Serve(ctx, m, ready)
 }
 
 // EngineState implements link.System.
