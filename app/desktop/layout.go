@@ -3,8 +3,11 @@
 // stopping, error with the reason and what to do next) over a machine.VM,
 // the docker socket and published ports forwarded to it, the guest clock
 // kept in step, and the docker context "berth"; the layout of $BERTH_HOME
-// where all of that keeps its state; and the control socket through which a
-// CLI invocation talks to the long-lived process that owns the VM.
+// where all of that keeps its state; the control socket through which a
+// CLI invocation talks to the long-lived process that owns the VM; and the
+// actions on Berth's files: reset to factory defaults, purge data,
+// uninstall (each a Plan listed before it is applied) and the
+// diagnostics bundle.
 package desktop
 
 import (

@@ -1,6 +1,7 @@
 // Command berth is Berth's headless host CLI: start, stop and restart the
 // VM, show its status and logs, open a shell in it, show and change
-// settings, and reset, purge or uninstall. It drives the same service as the
+// settings, reset to defaults, purge data, uninstall, and write a
+// diagnostics bundle. It drives the same service as the
 // desktop app (app/desktop): `berth start` runs that service in a detached
 // process (`berth daemon`, not listed) that owns the VM and the forwarded
 // docker socket, and the other commands talk to it through its control
@@ -33,9 +34,10 @@ var commands = []struct {
 	{"shell", "open a root shell inside the VM, or run a command there", func(args []string, stdout, stderr io.Writer) int { return cmdShell(args, os.Stdin, stdout, stderr) }},
 	{"settings", "show or change settings (CPUs, memory, disk, shares, proxies, daemon.json)", func(args []string, stdout, stderr io.Writer) int { return cmdSettings(args, os.Stdin, stdout, stderr) }},
 	{"engine", "show or check the engine's daemon.json (engine config show|validate FILE)", cmdEngine},
-	{"reset", "delete every container, image and volume; keep settings", nil},
-	{"purge", "delete all of Berth's data and settings", nil},
-	{"uninstall", "purge, then remove the docker context and socket links", nil},
+	{"reset", "reset to factory defaults: delete the VM disk and the settings (--force: no question)", cmdLifecycle("reset")},
+	{"purge", "delete every container, image and volume; keep the settings (--force: no question)", cmdLifecycle("purge")},
+	{"uninstall", "stop the VM, remove every file Berth created, its docker context and CLI links", cmdLifecycle("uninstall")},
+	{"diagnose", "write a diagnostics bundle for a bug report and print its path", cmdDiagnose},
 	{"version", "print the version", nil},
 }
 

@@ -23,9 +23,10 @@ func TestRun(t *testing.T) {
 		{args: []string{"shell"}, wantCode: 1, wantStderr: "berth is not running"},
 		{args: []string{"settings"}, wantCode: 2, wantStderr: "usage: berth settings"},
 		{args: []string{"engine"}, wantCode: 2, wantStderr: "usage: berth engine config"},
-		{args: []string{"reset"}, wantCode: 1, wantStderr: "not available yet"},
-		{args: []string{"purge"}, wantCode: 1, wantStderr: "not available yet"},
-		{args: []string{"uninstall"}, wantCode: 1, wantStderr: "not available yet"},
+		{args: []string{"reset", "extra"}, wantCode: 2, wantStderr: "usage: berth reset"},
+		{args: []string{"purge", "--bogus"}, wantCode: 2, wantStderr: "usage: berth purge"},
+		{args: []string{"uninstall", "--help"}, wantCode: 2, wantStderr: "usage: berth uninstall"},
+		{args: []string{"diagnose", "-x"}, wantCode: 2, wantStderr: "usage: berth diagnose"},
 		{args: []string{"logs"}, wantCode: 1, wantStderr: "no logs"},
 		{args: []string{"stop"}, wantCode: 0, wantStdout: "not running"},
 		{args: []string{"status", "--json"}, wantCode: 0, wantStdout: `"state": "stopped"`},
@@ -46,7 +47,7 @@ func TestRun(t *testing.T) {
 }
 
 func TestEveryDesignedCommandExists(t *testing.T) {
-	want := []string{"start", "stop", "restart", "status", "logs", "shell", "settings", "engine", "reset", "purge", "uninstall", "version"}
+	want := []string{"start", "stop", "restart", "status", "logs", "shell", "settings", "engine", "reset", "purge", "uninstall", "diagnose", "version"}
 	have := map[string]bool{}
 	for _, c := range commands {
 		have[c.name] = true
