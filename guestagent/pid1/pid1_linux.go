@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/berthdesktop/berth/guestagent/link"
@@ -228,16 +230,36 @@ func (g *guest) step(name string) {
 	g.log.Debug("berth: boot step done", "step", name, "ms", bootTime().Milliseconds())
 }
 
-// engineCommand is the engine's argv.
+// engineCommand is the engine's argv, with the VM's gateway as what
+// host.docker.internal resolves to.
 func (g *guest) engineCommand() []string {
-	return EngineArgs(g.params)
+	return EngineArgs(g.params, defaultGateway())
+}
+
+// defaultGateway is the router of the VM's default route: on QEMU's user
+// network it reaches the host's loopback; elsewhere the host's own side
+// of the VM's network. Invalid when there is no default route.
+func defaultGateway() netip.Addr {
+	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return netip.Addr{}
+	}
+	for _, r := range routes {
+		if (r.Dst == nil || r.Dst.IP.IsUnspecified()) && r.Gw != nil {
+			if a, ok := netip.AddrFromSlice(r.Gw); ok {
+				return a.Unmap()
+			}
+		}
+	}
+	return netip.Addr{}
 }
 
 // EngineArgs is the engine's command line under pid1: its roots and socket
 // in the VM, and the shared folders (mounted at their host paths) as the
 // only host paths bind mounts may name (--shared-paths; a source elsewhere
-// gets Docker Desktop's "Mounts denied" error).
-func EngineArgs(p Params) []string {
+// gets Docker Desktop's "Mounts denied" error). Every container resolves
+// host.docker.internal to hostGW, when valid.
+func EngineArgs(p Params, hostGW netip.Addr) []string {
 	bin := AgentPath
 	if p.Engine != "" {
 		bin = p.Engine
@@ -246,6 +268,9 @@ func EngineArgs(p Params) []string {
 	// bind /var/run/docker.sock (the engine lets binds of its own sockets
 	// through, shared folder or not).
 	args := []string{bin, "engine", "--data-root", DataRoot, "--exec-root", ExecRoot, "-H", "unix://" + EngineSock, "-H", "unix://" + DockerSock}
+	if hostGW.IsValid() {
+		args = append(args, "--host-gateway-ip", hostGW.String(), "--host-docker-internal")
+	}
 	if len(p.Shares) > 0 {
 		paths := make([]string, 0, len(p.Shares))
 		for _, s := range p.Shares {
