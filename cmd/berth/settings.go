@@ -21,6 +21,7 @@ const settingsUsage = `usage: berth settings get [KEY] [--json]
        berth settings set KEY VALUE [--confirm-reset]
        berth settings validate FILE
        berth settings edit [--confirm-reset]
+       berth settings share list|add PATH|remove PATH
 
 Keys are dotted: resources.cpus, resources.memoryMiB, resources.diskGiB,
 fileSharing.paths (comma-separated or a JSON array), proxies.mode (none,
@@ -57,6 +58,8 @@ func cmdSettings(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return c.validate(rest)
 	case "edit":
 		return c.edit(rest)
+	case "share":
+		return c.share(rest)
 	}
 	fmt.Fprintf(stderr, "berth settings: unknown command %q\n%s", sub, settingsUsage)
 	return 2
@@ -169,6 +172,53 @@ func (c *settingsCmd) set(args []string) int {
 		return c.fail("set", resetHint(err))
 	}
 	fmt.Fprintf(c.stdout, "%s saved; it takes effect at the next start (berth restart)\n", rest[0])
+	return 0
+}
+
+// share lists, adds or removes a shared folder (fileSharing.paths) with
+// the settings' checks: absolute (a relative PATH is taken from the
+// working folder), an existing folder, not the whole disk, not inside or
+// around another shared folder.
+func (c *settingsCmd) share(args []string) int {
+	if len(args) == 1 && args[0] == "list" {
+		d, err := c.load("share")
+		if err != nil {
+			return c.fail("share", err)
+		}
+		for _, p := range d.FileSharing.Paths {
+			fmt.Fprintln(c.stdout, p)
+		}
+		return 0
+	}
+	if len(args) != 2 || (args[0] != "add" && args[0] != "remove") {
+		fmt.Fprint(c.stderr, settingsUsage)
+		return 2
+	}
+	verb := "share " + args[0]
+	p, err := filepath.Abs(args[1])
+	if err != nil {
+		return c.fail(verb, err)
+	}
+	d, err := c.load(verb)
+	if err != nil {
+		return c.fail(verb, err)
+	}
+	if args[0] == "add" {
+		err = settings.AddShare(d, c.store.Host, p)
+	} else {
+		err = settings.RemoveShare(d, c.store.Host, p)
+	}
+	if err != nil {
+		return c.fail(verb, err)
+	}
+	if err := c.store.Save(d, false); err != nil {
+		return c.fail(verb, err)
+	}
+	done := "now shared"
+	if args[0] == "remove" {
+		done = "no longer shared"
+	}
+	fmt.Fprintf(c.stdout, "%s is %s; it takes effect at the next start (berth restart)\n", p, done)
 	return 0
 }
 

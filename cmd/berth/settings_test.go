@@ -140,3 +140,44 @@ func TestSettingsCommands(t *testing.T) {
 		t.Errorf("bad file: %d %q", code, stderr)
 	}
 }
+
+func TestSettingsShare(t *testing.T) {
+	t.Setenv("BERTH_HOME", t.TempDir())
+	a, b := t.TempDir(), t.TempDir()
+	if err := os.Mkdir(filepath.Join(a, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runIn(t, "", "settings", "set", "fileSharing.paths", a); code != 0 {
+		t.Fatalf("set paths: %d %s", code, stderr)
+	}
+	if code, out, stderr := runIn(t, "", "settings", "share", "add", b); code != 0 || !strings.Contains(out, b+" is now shared") {
+		t.Fatalf("share add: %d %q %s", code, out, stderr)
+	}
+	if code, out, _ := runIn(t, "", "settings", "share", "list"); code != 0 || out != a+"\n"+b+"\n" {
+		t.Errorf("share list: %d %q", code, out)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"add", filepath.Join(a, "sub")}, "already shared"},
+		{[]string{"add", filepath.Join(filepath.Dir(a), "missing")}, "does not exist"},
+		{[]string{"add", b}, "listed twice"},
+		{[]string{"add", "/"}, "whole disk"},
+		{[]string{"remove", filepath.Join(a, "sub")}, "is not shared"},
+	} {
+		code, _, stderr := runIn(t, "", append([]string{"settings", "share"}, tt.args...)...)
+		if code != 1 || !strings.Contains(stderr, "fileSharing.paths") || !strings.Contains(stderr, tt.want) {
+			t.Errorf("share %q: %d %q, want the key and %q", tt.args, code, stderr, tt.want)
+		}
+	}
+	if code, _, stderr := runIn(t, "", "settings", "share", "remove", a); code != 0 {
+		t.Fatalf("share remove: %d %s", code, stderr)
+	}
+	if d := stored(t); len(d.FileSharing.Paths) != 1 || d.FileSharing.Paths[0] != b {
+		t.Errorf("stored shares %q", d.FileSharing.Paths)
+	}
+	if code, _, _ := runIn(t, "", "settings", "share", "move", a); code != 2 {
+		t.Errorf("an unknown share verb: %d", code)
+	}
+}
