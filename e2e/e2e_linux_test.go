@@ -351,7 +351,7 @@ func TestVM(t *testing.T) {
 		id := e.mustDocker(t, "run", "-d", "--name", "e2e-web", "--network", "e2e-net", image, "httpd", "-f", "-p", "80", "-h", "/www")
 		defer e.docker("rm", "-f", id)
 		out := e.mustDocker(t, "run", "--rm", "--network", "e2e-net", image, "sh", "-c", "timeout 20 wget -q -O - http://e2e-web/; exit $?")
-		if out != page {
+		if out != strings.TrimSpace(page) {
 			t.Fatalf("a container reaching e2e-web by name: %q, want %q", out, page)
 		}
 	})
