@@ -184,9 +184,14 @@ func (g *guest) run() {
 	}()
 
 	g.ports = link.NewPortBroadcaster(0)
-	g.engine = newSupervisor(g.log, g.reaper, g.engineCommand(), EngineSock)
+	g.engine = newSupervisor(g.log, g.reaper, nil, EngineSock)
 	linkReady := g.startLink()
 	g.engineDeps.Wait()
+	// The engine's command names the default gateway, which comes with the
+	// DHCP lease: it waits for the network setup to end (as the ready line
+	// does), which is before the engine modules in a boot with a lease.
+	<-g.networkReady
+	g.engine.argv = g.engineCommand()
 	g.engine.start()
 
 	ctx, cancel := context.WithCancel(context.Background())
