@@ -189,17 +189,20 @@ func (s *supervisor) loop() {
 	}
 }
 
-var nullFd uintptr
+// nullFile is the engine's stdin. It stays referenced: an *os.File the
+// collector finalizes closes its descriptor, and a restart after that
+// failed with EBADF.
+var nullFile *os.File
 
 func devNull() uintptr {
-	if nullFd == 0 {
+	if nullFile == nil {
 		f, err := os.OpenFile("/dev/null", os.O_RDWR, 0)
 		if err != nil {
 			return os.Stdin.Fd()
 		}
-		nullFd = f.Fd()
+		nullFile = f
 	}
-	return nullFd
+	return nullFile.Fd()
 }
 
 // pingUntilReady polls the engine's /_ping until it answers 200.

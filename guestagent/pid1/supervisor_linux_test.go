@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -104,5 +105,23 @@ func TestSupervisorRestartsEngine(t *testing.T) {
 	case <-s.stopped:
 	case <-time.After(10 * time.Second):
 		t.Error("supervision loop still running after stop")
+	}
+}
+
+// TestDevNullOutlivesCollection: the engine's stdin stays open after the
+// collector runs (it once was finalized, and the next restart failed with
+// EBADF).
+func TestDevNullOutlivesCollection(t *testing.T) {
+	fd := devNull()
+	for i := 0; i < 3; i++ {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(fd), &st); err != nil {
+		t.Fatalf("fd %d after a collection: %v", fd, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFCHR || unix.Major(st.Rdev) != 1 || unix.Minor(st.Rdev) != 3 {
+		t.Fatalf("fd %d is no longer /dev/null (mode %o, device %d:%d)", fd, st.Mode, unix.Major(st.Rdev), unix.Minor(st.Rdev))
 	}
 }

@@ -25,6 +25,9 @@ func main() {
 	dataRoot := fs.String("data-root", "/var/lib/berth", "")
 	fs.String("exec-root", "/run/berth", "")
 	fs.String("shared-paths", "", "")
+	// What pid1 passes for host.docker.internal, which the stand-in has no use for.
+	fs.String("host-gateway-ip", "", "")
+	fs.Bool("host-docker-internal", false, "")
 	var hosts hostFlags
 	fs.Var(&hosts, "H", "repeatable; the stand-in serves the first")
 	args := os.Args[1:]
