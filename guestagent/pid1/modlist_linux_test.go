@@ -164,6 +164,40 @@ func TestStartModules(t *testing.T) {
 		}
 	})
 
+	t.Run("the first list one at a time with two workers", func(t *testing.T) {
+		var mu sync.Mutex
+		var order []string
+		running := 0
+		load := func(p string) error {
+			first := p == "/core" || p == "/disk" || p == "/net"
+			mu.Lock()
+			if first {
+				running++
+				if running > 1 {
+					t.Errorf("%s loads beside another module of the first list", p)
+				}
+				order = append(order, p)
+			}
+			mu.Unlock()
+			time.Sleep(5 * time.Millisecond)
+			if first {
+				mu.Lock()
+				running--
+				mu.Unlock()
+			}
+			return nil
+		}
+		l := startModules(slog.New(slog.DiscardHandler), 2, load, boot, engine, late)
+		l.wait(boot)
+		l.wait(engine)
+		l.wait(late)
+		mu.Lock()
+		defer mu.Unlock()
+		if got := strings.Join(order, " "); got != "/core /disk /net" {
+			t.Errorf("first list loaded as %q", got)
+		}
+	})
+
 	t.Run("waits with two workers", func(t *testing.T) {
 		var mu sync.Mutex
 		done := map[string]bool{}

@@ -22,7 +22,8 @@ const moduleWorkers = 2
 // moduleLoader loads the modules of the image's lists as one graph: at
 // most moduleWorkers at a time, each after its dependencies and, among
 // those whose dependencies are done, the one of the earliest list and line
-// first. Boot steps wait for the list they need.
+// first; the first list (the devices) one after the other, in its order.
+// Boot steps wait for the list they need.
 type moduleLoader struct {
 	lists map[string]chan struct{} // closed when every module of the list has ended
 }
@@ -52,14 +53,23 @@ func startModules(log *slog.Logger, workers int, load func(string) error, files 
 			log.Warn("berth: module list", "list", f, "err", err)
 			continue
 		}
+		prev := ""
 		for _, m := range mods {
 			j, ok := index[m.Path]
 			if !ok {
+				if i == 0 && prev != "" {
+					// The first list loads in its order, one module at a
+					// time: the bus driver (virtio_pci) has probed its
+					// devices before their drivers register, as with udev
+					// and as before the lists loaded in parallel.
+					m.Deps = append(append([]string(nil), m.Deps...), prev)
+				}
 				j = len(all)
 				index[m.Path] = j
 				all = append(all, m)
 			}
 			members[i] = append(members[i], j)
+			prev = m.Path
 		}
 	}
 	// left[i] counts the modules of list i not yet ended.
