@@ -27,6 +27,7 @@ import (
 	"github.com/berthdesktop/berth/guestagent/api"
 	ctrengine "github.com/berthdesktop/berth/guestagent/engine"
 	"github.com/berthdesktop/berth/guestagent/logs"
+	"github.com/berthdesktop/berth/guestagent/network"
 	"github.com/berthdesktop/berth/guestagent/registry"
 	"github.com/berthdesktop/berth/guestagent/volume"
 	"github.com/berthdesktop/berth/hostshare"
@@ -220,6 +221,10 @@ func runEngine(args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: s.level}))
 	slog.SetDefault(log)
+	began := time.Now()
+	step := func(name string) {
+		log.Debug("engine: startup step done", "step", name, "ms", time.Since(began).Milliseconds())
+	}
 	if os.Geteuid() != 0 {
 		return errors.New("the engine needs to run as root")
 	}
@@ -229,16 +234,63 @@ func runEngine(args []string) error {
 		}
 	}
 
+	// The networks (netlink and nftables work) and the volumes open
+	// beside the image stores (mostly disk work): in a VM under emulation
+	// the engine's start is most of the boot after the kernel's.
+	type netsResult struct {
+		m   *network.Manager
+		err error
+	}
+	netsCh := make(chan netsResult, 1)
+	go func() {
+		m, err := openNetworks(fl, s.file, s.dataRoot, log)
+		netsCh <- netsResult{m, err}
+	}()
+	type volsResult struct {
+		v   *volume.Store
+		err error
+	}
+	volsCh := make(chan volsResult, 1)
+	go func() {
+		v, err := volume.Open(filepath.Join(s.dataRoot, "volumes"), log)
+		volsCh <- volsResult{v, err}
+	}()
+	// Whatever fails below, the networks opened are closed.
+	var nets *network.Manager
+	netsTaken := false
+	takeNets := func() {
+		if netsTaken {
+			return
+		}
+		netsTaken = true
+		r := <-netsCh
+		if r.err != nil {
+			// Containers with --network none or host still work; others
+			// fail to create with the engine's message.
+			log.Error("networks are unavailable", "err", r.err)
+			return
+		}
+		nets = r.m
+	}
+	defer func() {
+		takeNets()
+		if nets != nil {
+			nets.Close()
+		}
+	}()
+
 	reg, err := registry.New(s.file.registryConfig("berth/" + version.Version))
 	if err != nil {
 		return err
 	}
 	defer reg.Close()
+	step("registry")
 	w, err := wire(s.dataRoot, s.execRoot, reg, log)
 	if err != nil {
 		return err
 	}
 	defer w.close()
+	step("stores")
 	shares, err := hostshare.ParseList(fl.sharedPaths)
 	if err != nil {
 		return fmt.Errorf("--shared-paths: %w", err)
@@ -250,20 +302,14 @@ func runEngine(args []string) error {
 			shares = shares.WithInternal(p)
 		}
 	}
-	vols, err := volume.Open(filepath.Join(s.dataRoot, "volumes"), log)
-	if err != nil {
-		return err
+	vr := <-volsCh
+	if vr.err != nil {
+		return vr.err
 	}
-
-	nets, err := openNetworks(fl, s.file, s.dataRoot, log)
-	if err != nil {
-		// Containers with --network none or host still work; others
-		// fail to create with the engine's message.
-		log.Error("networks are unavailable", "err", err)
-	} else {
-		defer nets.Close()
-	}
-
+	vols := vr.v
+	step("volumes")
+	takeNets()
+	step("networks")
 	cfg := ctrengine.Config{
 		Root:            s.dataRoot,
 		ExecRoot:        s.execRoot,
@@ -306,12 +352,14 @@ func runEngine(args []string) error {
 		return err
 	}
 	w.setUsage(eng)
+	step("engine")
 	bld, err := newBuilder(s.dataRoot, eng, w.imageBackend, log)
 	if err != nil {
 		return err
 	}
 	defer bld.Close()
 	vols.SetEventSink(eng.PublishVolumeEvent)
+	step("builder")
 
 	srv := api.New(api.Config{
 		EngineVersion: version.Version,
@@ -360,6 +408,7 @@ func runEngine(args []string) error {
 			sockets = append(sockets, so)
 		}
 	}
+	step("listen")
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
@@ -368,6 +417,7 @@ func runEngine(args []string) error {
 	defer cancel()
 	eng.Restore(ctx)
 
+	step("restore")
 	serveErr := make(chan error, len(listeners))
 	var wg sync.WaitGroup
 	for _, l := range listeners {

@@ -87,10 +87,16 @@ var _ api.BuildBackend = (*Builder)(nil)
 
 // Builder runs Dockerfile builds.
 type Builder struct {
-	cfg   Config
-	cache *cache
-	tmp   string
-	mu    sync.Mutex // serializes prune against builds' cache writes
+	cfg Config
+	tmp string
+	mu  sync.Mutex // serializes prune against builds' cache writes
+
+	// The cache database opens in the background (New returns at once,
+	// which matters to the engine's start in a VM); opened tells when it
+	// has, and cache and cacheErr are set before it closes.
+	opened   chan struct{}
+	cache    *cache
+	cacheErr error
 }
 
 // New opens the builder and its cache under cfg.Root.
@@ -111,18 +117,33 @@ func New(cfg Config) (*Builder, error) {
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return nil, fmt.Errorf("builder: %w", err)
 	}
-	c, err := openCache(filepath.Join(cfg.Root, "cache.db"))
-	if err != nil {
-		return nil, err
-	}
-	return &Builder{cfg: cfg, cache: c, tmp: tmp}, nil
+	b := &Builder{cfg: cfg, tmp: tmp, opened: make(chan struct{})}
+	go func() {
+		defer close(b.opened)
+		b.cache, b.cacheErr = openCache(filepath.Join(cfg.Root, "cache.db"))
+	}()
+	return b, nil
+}
+
+// openedCache waits for the cache database to open.
+func (b *Builder) openedCache() error {
+	<-b.opened
+	return b.cacheErr
 }
 
 // Close closes the cache.
-func (b *Builder) Close() error { return b.cache.close() }
+func (b *Builder) Close() error {
+	if err := b.openedCache(); err != nil {
+		return nil
+	}
+	return b.cache.close()
+}
 
 // BuildPrune empties the build cache and removes the images only it kept.
 func (b *Builder) BuildPrune(ctx context.Context) (deleted []string, reclaimed int64, err error) {
+	if err := b.openedCache(); err != nil {
+		return nil, 0, err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	ids, err := b.cache.prune()
@@ -199,6 +220,9 @@ func (e *StepError) StepExitCode() int { return e.Code }
 // is called after each message. It returns the image ID.
 func (b *Builder) Build(ctx context.Context, opts Options, in io.Reader, out io.Writer, flush func()) (string, error) {
 	t0 := time.Now()
+	if err := b.openedCache(); err != nil {
+		return "", err
+	}
 	tags, err := b.checkTags(opts.Tags)
 	if err != nil {
 		return "", err

@@ -263,7 +263,8 @@ func defaultGateway() netip.Addr {
 // in the VM, and the shared folders (mounted at their host paths) as the
 // only host paths bind mounts may name (--shared-paths; a source elsewhere
 // gets Docker Desktop's "Mounts denied" error). Every container resolves
-// host.docker.internal to hostGW, when valid.
+// host.docker.internal to hostGW, when valid. berth.debug makes the engine
+// log at debug level too.
 func EngineArgs(p Params, hostGW netip.Addr) []string {
 	bin := AgentPath
 	if p.Engine != "" {
@@ -275,6 +276,9 @@ func EngineArgs(p Params, hostGW netip.Addr) []string {
 	args := []string{bin, "engine", "--data-root", DataRoot, "--exec-root", ExecRoot, "-H", "unix://" + EngineSock, "-H", "unix://" + DockerSock}
 	if hostGW.IsValid() {
 		args = append(args, "--host-gateway-ip", hostGW.String(), "--host-docker-internal")
+	}
+	if p.Debug {
+		args = append(args, "--debug")
 	}
 	if len(p.Shares) > 0 {
 		paths := make([]string, 0, len(p.Shares))

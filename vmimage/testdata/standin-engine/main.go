@@ -28,6 +28,7 @@ func main() {
 	// What pid1 passes for host.docker.internal, which the stand-in has no use for.
 	fs.String("host-gateway-ip", "", "")
 	fs.Bool("host-docker-internal", false, "")
+	fs.Bool("debug", false, "")
 	var hosts hostFlags
 	fs.Var(&hosts, "H", "repeatable; the stand-in serves the first")
 	args := os.Args[1:]
