@@ -70,6 +70,9 @@ func (c *Control) Handler() http.Handler {
 	mux.HandleFunc("POST /time", c.setTime)
 	mux.HandleFunc("POST /shutdown", c.shutdown)
 	mux.HandleFunc("GET /events", c.events)
+	mux.HandleFunc("GET /engine/config", c.engineConfig)
+	mux.HandleFunc("PUT /engine/config", c.putEngineConfig)
+	mux.HandleFunc("POST /disk/grow", c.growDisk)
 	return mux
 }
 

@@ -90,6 +90,7 @@ type guest struct {
 	shutdownCh chan string
 	reaper     *reaper
 	engine     *supervisor
+	applyMu    sync.Mutex // one engine or disk change at a time
 	control    *link.Control
 	ports      *link.PortBroadcaster
 	// networkReady closes when the network setup has ended.
@@ -238,7 +239,11 @@ func (g *guest) step(name string) {
 // engineCommand is the engine's argv, with the VM's gateway as what
 // host.docker.internal resolves to.
 func (g *guest) engineCommand() []string {
-	return EngineArgs(g.params, defaultGateway())
+	args := EngineArgs(g.params, defaultGateway())
+	if _, err := os.Stat(EngineConfigPath); err == nil {
+		args = append(args, "--config-file", EngineConfigPath)
+	}
+	return args
 }
 
 // defaultGateway is the router of the VM's default route: on QEMU's user

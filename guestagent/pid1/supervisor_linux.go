@@ -1,12 +1,18 @@
 package pid1
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -71,28 +77,73 @@ func (r *reaper) start(argv []string, attr *syscall.ProcAttr) (int, <-chan unix.
 	return pid, ch, nil
 }
 
+// run runs a program (found in PATH) to its end through the reaper, with
+// its output, as exec.Cmd.CombinedOutput would; ctx ending kills it.
+func (r *reaper) run(ctx context.Context, name string, args ...string) ([]byte, error) {
+	path, err := exec.LookPath(name)
+	if err != nil {
+		return nil, err
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer pr.Close()
+	attr := &syscall.ProcAttr{Dir: "/", Env: os.Environ(), Files: []uintptr{devNull(), pw.Fd(), pw.Fd()}}
+	pid, exited, err := r.start(append([]string{path}, args...), attr)
+	pw.Close()
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	outCh := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(pr)
+		outCh <- b
+	}()
+	var ws unix.WaitStatus
+	select {
+	case ws = <-exited:
+	case <-ctx.Done():
+		_ = unix.Kill(pid, unix.SIGKILL)
+		ws = <-exited
+	}
+	out := <-outCh
+	if ws.ExitStatus() != 0 || ws.Signaled() {
+		return out, fmt.Errorf("%s: exit status %d", name, ws.ExitStatus())
+	}
+	return out, nil
+}
+
 // supervisor runs the engine, restarts it when it dies, and tracks whether
 // it answers /_ping.
 type supervisor struct {
 	log    *slog.Logger
 	reaper *reaper
-	argv   []string
 	sock   string // the engine's API socket, pinged for readiness
 	env    []string
 
 	mu       sync.Mutex
+	argv     []string
 	st       string
 	pid      int
 	runDone  chan struct{} // closed when the current engine process has exited
 	stopping bool
 	readyCh  chan struct{}
 	stopped  chan struct{}
+	// Each run of the engine has a generation; readyGen and exitGen are
+	// the last that answered /_ping and the last that exited (exitWhy
+	// says how, with the end of its log).
+	gen, readyGen, exitGen int
+	exitWhy                string
+	// restartNow skips the backoff once: a restart was asked for.
+	restartNow bool
+	kick       chan struct{}
 }
 
 func newSupervisor(log *slog.Logger, r *reaper, argv []string, sock string) *supervisor {
 	return &supervisor{log: log, reaper: r, argv: argv, sock: sock, st: link.EngineStarting,
 		env:     []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"},
-		readyCh: make(chan struct{}), stopped: make(chan struct{})}
+		readyCh: make(chan struct{}), stopped: make(chan struct{}), kick: make(chan struct{}, 1)}
 }
 
 func (s *supervisor) state() string {
@@ -132,10 +183,22 @@ func (s *supervisor) loop() {
 		s.mu.Unlock()
 		began := time.Now()
 		_ = os.Remove(s.sock)
+		// The engine's log goes to the console through a pipe whose end
+		// pid1 keeps, to tell why a run ended.
+		errOut := os.Stderr.Fd()
+		tail := &lineTail{max: 8}
+		pr, pw, perr := os.Pipe()
+		if perr == nil {
+			errOut = pw.Fd()
+			go tail.copy(os.Stderr, pr)
+		}
+		s.mu.Lock()
+		argv := s.argv
+		s.mu.Unlock()
 		attr := &syscall.ProcAttr{
 			Dir:   "/",
 			Env:   s.env,
-			Files: []uintptr{devNull(), os.Stdout.Fd(), os.Stderr.Fd()},
+			Files: []uintptr{devNull(), os.Stdout.Fd(), errOut},
 			Sys:   &syscall.SysProcAttr{Setsid: true},
 		}
 		cgfd, cgerr := openEngineCgroup()
@@ -143,38 +206,54 @@ func (s *supervisor) loop() {
 			attr.Sys.UseCgroupFD = true
 			attr.Sys.CgroupFD = cgfd
 		}
-		pid, exited, err := s.reaper.start(s.argv, attr)
+		pid, exited, err := s.reaper.start(argv, attr)
 		if cgerr == nil {
 			unix.Close(cgfd)
 		}
+		if pw != nil {
+			pw.Close()
+		}
 		if err != nil {
-			s.log.Error("berth: start engine", "argv", s.argv, "err", err)
+			s.log.Error("berth: start engine", "argv", argv, "err", err)
 			s.setState(link.EngineFailed)
 			time.Sleep(5 * time.Second)
 			continue
 		}
 		runDone := make(chan struct{})
 		s.mu.Lock()
+		s.gen++
+		gen := s.gen
 		s.pid, s.runDone = pid, runDone
 		s.mu.Unlock()
 		s.setState(link.EngineStarting)
 		ctx, cancel := context.WithCancel(context.Background())
-		go s.pingUntilReady(ctx)
+		go s.pingUntilReady(ctx, gen)
 		ws := <-exited
 		close(runDone)
 		cancel()
+		tail.wait()
+		why := fmt.Sprintf("exited with status %d", ws.ExitStatus())
+		if ws.Signaled() {
+			why = fmt.Sprintf("killed by %s", ws.Signal())
+		}
+		if last := tail.String(); last != "" {
+			why += ": " + last
+		}
 		s.mu.Lock()
-		stopping := s.stopping
+		stopping, asked := s.stopping, s.restartNow
+		s.restartNow = false
 		s.pid = 0
+		s.exitGen, s.exitWhy = gen, why
 		s.mu.Unlock()
 		if stopping {
 			return
 		}
-		if ws.Signaled() {
-			s.log.Error("berth: engine killed; restarting", "signal", ws.Signal())
-		} else {
-			s.log.Error("berth: engine exited; restarting", "status", ws.ExitStatus())
+		if asked {
+			s.log.Info("berth: engine restarting as asked")
+			failures, backoff = 0, 500*time.Millisecond
+			continue
 		}
+		s.log.Error("berth: engine "+why+"; restarting", "status", ws.ExitStatus())
 		if time.Since(began) > time.Minute {
 			failures, backoff = 0, 500*time.Millisecond
 		}
@@ -184,9 +263,146 @@ func (s *supervisor) loop() {
 		} else {
 			s.setState(link.EngineStarting)
 		}
-		time.Sleep(backoff)
+		select {
+		case <-time.After(backoff):
+		case <-s.kick:
+			failures, backoff = 0, 500*time.Millisecond
+			continue
+		}
 		backoff = min(backoff*2, 30*time.Second)
 	}
+}
+
+// restart makes the next run of the engine use argv, and ends the current
+// one (SIGTERM, then SIGKILL after grace) for the loop to start it again at
+// once; an engine waiting to be restarted after a failure starts at once.
+// It returns the generation of the run it ended, for awaitRun.
+func (s *supervisor) restart(argv []string, grace time.Duration) int {
+	s.mu.Lock()
+	s.argv = argv
+	pid, exited, gen := s.pid, s.runDone, s.gen
+	if pid != 0 {
+		s.restartNow = true
+	}
+	s.mu.Unlock()
+	if pid == 0 {
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+		return gen
+	}
+	_ = unix.Kill(pid, unix.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(grace):
+		s.log.Warn("berth: engine did not stop in time; killing it", "grace", grace)
+		_ = unix.Kill(pid, unix.SIGKILL)
+		<-exited
+	}
+	return gen
+}
+
+// awaitRun waits for the first run after generation gen to answer /_ping
+// (nil) or to exit (an error saying how, with the end of its log).
+func (s *supervisor) awaitRun(ctx context.Context, gen int) error {
+	for {
+		s.mu.Lock()
+		ready, exited, why := s.readyGen > gen, s.exitGen > gen, s.exitWhy
+		s.mu.Unlock()
+		switch {
+		case ready:
+			return nil
+		case exited:
+			return errors.New(why)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the engine did not answer: %w", ctx.Err())
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
+// lineTail copies a stream and keeps its last lines.
+type lineTail struct {
+	max  int
+	mu   sync.Mutex
+	buf  []string
+	part []byte
+	done chan struct{}
+}
+
+func (t *lineTail) copy(w io.Writer, r *os.File) {
+	t.mu.Lock()
+	t.done = make(chan struct{})
+	t.mu.Unlock()
+	defer close(t.done)
+	defer r.Close()
+	b := make([]byte, 4096)
+	for {
+		n, err := r.Read(b)
+		if n > 0 {
+			w.Write(b[:n])
+			t.add(b[:n])
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (t *lineTail) add(p []byte) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.part = append(t.part, p...)
+	for {
+		i := bytes.IndexByte(t.part, '\n')
+		if i < 0 {
+			break
+		}
+		if line := strings.TrimSpace(string(t.part[:i])); line != "" {
+			t.buf = append(t.buf, line)
+			if len(t.buf) > t.max {
+				t.buf = t.buf[len(t.buf)-t.max:]
+			}
+		}
+		t.part = t.part[i+1:]
+	}
+	if len(t.part) > 64<<10 {
+		t.part = t.part[:0]
+	}
+}
+
+// wait returns once the stream has ended (the engine and whatever it left
+// holding the pipe are gone), or after a second.
+func (t *lineTail) wait() {
+	t.mu.Lock()
+	done := t.done
+	t.mu.Unlock()
+	if done == nil {
+		return
+	}
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+	}
+}
+
+// String is the last line that says what went wrong: the last at error
+// level, else the last line.
+func (t *lineTail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := len(t.buf) - 1; i >= 0; i-- {
+		if strings.Contains(t.buf[i], "level=ERROR") || strings.HasPrefix(t.buf[i], "berth-agent:") {
+			return t.buf[i]
+		}
+	}
+	if len(t.buf) == 0 {
+		return ""
+	}
+	return t.buf[len(t.buf)-1]
 }
 
 // nullFile is the engine's stdin. It stays referenced: an *os.File the
@@ -206,7 +422,7 @@ func devNull() uintptr {
 }
 
 // pingUntilReady polls the engine's /_ping until it answers 200.
-func (s *supervisor) pingUntilReady(ctx context.Context) {
+func (s *supervisor) pingUntilReady(ctx context.Context, gen int) {
 	client := &http.Client{
 		Timeout: 2 * time.Second,
 		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -222,6 +438,7 @@ func (s *supervisor) pingUntilReady(ctx context.Context) {
 			if resp.StatusCode == http.StatusOK {
 				s.setState(link.EngineReady)
 				s.mu.Lock()
+				s.readyGen = max(s.readyGen, gen)
 				select {
 				case <-s.readyCh:
 				default:

@@ -10,6 +10,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -32,6 +34,13 @@ func TestMain(m *testing.M) {
 }
 
 func fakeEngine(sock string) {
+	for _, a := range os.Args {
+		if a == "--fail" {
+			fmt.Fprintln(os.Stderr, `level=ERROR msg="bad configuration for the test"`)
+			fmt.Fprintln(os.Stderr, "bye")
+			os.Exit(3)
+		}
+	}
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -53,6 +62,10 @@ func fakeEngine(sock string) {
 	srv.Serve(ln)
 }
 
+// testReaper is the one reaper of the test process: a reaper waits for
+// every child, so two would take each other's.
+var testReaper = sync.OnceValue(func() *reaper { return startReaper(slog.New(slog.DiscardHandler)) })
+
 // TestSupervisorRestartsEngine runs a fake engine under the supervisor,
 // kills it, sees it restarted and ready again, then stops it.
 func TestSupervisorRestartsEngine(t *testing.T) {
@@ -64,7 +77,7 @@ func TestSupervisorRestartsEngine(t *testing.T) {
 	os.Setenv(fakeEngineEnv, sock)
 	defer os.Unsetenv(fakeEngineEnv)
 	log := slog.New(slog.DiscardHandler)
-	r := startReaper(log)
+	r := testReaper()
 	s := newSupervisor(log, r, []string{exe, "-test.run=^$"}, sock)
 	// The child's environment is the supervisor's fixed one; pass the
 	// variable through it.
@@ -123,5 +136,56 @@ func TestDevNullOutlivesCollection(t *testing.T) {
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFCHR || unix.Major(st.Rdev) != 1 || unix.Minor(st.Rdev) != 3 {
 		t.Fatalf("fd %d is no longer /dev/null (mode %o, device %d:%d)", fd, st.Mode, unix.Major(st.Rdev), unix.Minor(st.Rdev))
+	}
+}
+
+// TestSupervisorRestartWithArgs: a restart asked for runs the engine with
+// its new command at once; a run that exits is reported with its status
+// and its error line, and the next restart brings a good run back.
+func TestSupervisorRestartWithArgs(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "docker.sock")
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	r := testReaper()
+	good := []string{exe, "-test.run=^$"}
+	s := newSupervisor(log, r, good, sock)
+	s.env = append(s.env, fakeEngineEnv+"="+sock)
+	s.start()
+	defer s.stop(10 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if !s.waitReady(ctx) {
+		t.Fatal("engine never answered /_ping")
+	}
+	gen := s.restart(append(good[:len(good):len(good)], "--fail"), 10*time.Second)
+	err = s.awaitRun(ctx, gen)
+	if err == nil || !strings.Contains(err.Error(), "exited with status 3") || !strings.Contains(err.Error(), "bad configuration for the test") {
+		t.Fatalf("awaitRun after a failing restart = %v", err)
+	}
+	gen = s.restart(good, 10*time.Second)
+	if err := s.awaitRun(ctx, gen); err != nil {
+		t.Fatalf("awaitRun after a good restart = %v", err)
+	}
+	if s.state() != link.EngineReady {
+		t.Fatalf("state = %s", s.state())
+	}
+}
+
+// TestReaperRun runs a program to its end through the reaper, with its
+// output and exit status.
+func TestReaperRun(t *testing.T) {
+	r := testReaper()
+	out, err := r.run(context.Background(), "sh", "-c", "echo out; echo err >&2; exit 3")
+	if err == nil || !strings.Contains(err.Error(), "exit status 3") {
+		t.Fatalf("err = %v", err)
+	}
+	if string(out) != "out\nerr\n" {
+		t.Fatalf("out = %q", out)
+	}
+	if out, err := r.run(context.Background(), "true"); err != nil || len(out) != 0 {
+		t.Fatalf("true: %q %v", out, err)
 	}
 }
