@@ -1,6 +1,7 @@
 package desktop
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +12,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
+
+	"github.com/berthdesktop/berth/settings"
 )
 
 // DaemonStatus is what the control socket reports: the service's Status
@@ -87,6 +91,7 @@ func ListenControl(l Layout, svc *Service, log *slog.Logger) (*ControlServer, er
 		}
 		w.WriteHeader(http.StatusAccepted)
 	})
+	mux.HandleFunc("POST /apply", c.apply)
 	c.srv = &http.Server{Handler: mux, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn), ReadHeaderTimeout: 10 * time.Second}
 	return c, nil
 }
@@ -97,6 +102,52 @@ func (c *ControlServer) daemonStatus() DaemonStatus {
 		ds.VMPID = p.PID()
 	}
 	return ds
+}
+
+// applyLine is one line of POST /apply's answer: progress lines, then one
+// with the result or the error.
+type applyLine struct {
+	Progress   string       `json:"progress,omitempty"`
+	Result     *ApplyResult `json:"result,omitempty"`
+	Error      string       `json:"error,omitempty"`
+	NotRunning bool         `json:"notRunning,omitempty"`
+	RolledBack bool         `json:"rolledBack,omitempty"`
+}
+
+// apply serves POST /apply: the body is the next settings document, the
+// answer a stream of JSON lines (applyLine).
+func (c *ControlServer) apply(w http.ResponseWriter, r *http.Request) {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4<<20))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
+		return
+	}
+	next, err := settings.Parse(data, nil)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	flusher, _ := w.(http.Flusher)
+	var mu sync.Mutex
+	send := func(l applyLine) {
+		mu.Lock()
+		defer mu.Unlock()
+		enc.Encode(l)
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+	// The change goes on when the client leaves: a VM half restarted
+	// helps no one.
+	res, err := c.svc.Apply(context.WithoutCancel(r.Context()), next, func(m string) { send(applyLine{Progress: m}) })
+	if err != nil {
+		send(applyLine{Error: err.Error(), NotRunning: errors.Is(err, ErrNotRunning), RolledBack: errors.Is(err, ErrRolledBack)})
+		return
+	}
+	send(applyLine{Result: &res})
 }
 
 // StopRequested is closed when a client asked POST /stop.
@@ -172,6 +223,57 @@ func (c *ControlClient) Stop(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Apply asks the service process to apply the settings document next
+// (settings.Document.Marshal) to the running VM, and passes each progress
+// message to progress. It fails with ErrNotRunning when no VM runs (the
+// caller saves next for the next start), with ErrRolledBack when the
+// change failed and the previous settings are back.
+func (c *ControlClient) Apply(ctx context.Context, next []byte, progress func(string)) (ApplyResult, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://berth/apply", bytes.NewReader(next))
+	req.Header.Set("Content-Type", "application/json")
+	long := &http.Client{Transport: c.http.Transport}
+	resp, err := long.Do(req)
+	if err != nil {
+		return ApplyResult{}, fmt.Errorf("%w at %s: %w", ErrNotRunning, c.path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return ApplyResult{}, fmt.Errorf("apply: %s: %s", resp.Status, bytes.TrimSpace(b))
+	}
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var l applyLine
+		if err := dec.Decode(&l); err != nil {
+			return ApplyResult{}, fmt.Errorf("apply: the service process did not say how it ended: %w", err)
+		}
+		switch {
+		case l.Progress != "":
+			if progress != nil {
+				progress(l.Progress)
+			}
+		case l.Result != nil:
+			return *l.Result, nil
+		case l.NotRunning:
+			return ApplyResult{}, fmt.Errorf("%s: %w", l.Error, ErrNotRunning)
+		case l.RolledBack:
+			return ApplyResult{}, &applyError{msg: l.Error, rolledBack: true}
+		case l.Error != "":
+			return ApplyResult{}, &applyError{msg: l.Error}
+		}
+	}
+}
+
+// applyError is a failed apply as the service process told it.
+type applyError struct {
+	msg        string
+	rolledBack bool
+}
+
+func (e *applyError) Error() string { return e.msg }
+
+func (e *applyError) Is(target error) bool { return e.rolledBack && target == ErrRolledBack }
 
 // Close drops idle connections.
 func (c *ControlClient) Close() { c.http.CloseIdleConnections() }

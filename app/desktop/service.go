@@ -14,6 +14,7 @@ import (
 	"github.com/berthdesktop/berth/app/forward"
 	"github.com/berthdesktop/berth/app/hostlink"
 	"github.com/berthdesktop/berth/app/machine"
+	"github.com/berthdesktop/berth/settings"
 )
 
 // State is the service's life-cycle state.
@@ -43,14 +44,28 @@ type Status struct {
 	// Engine and Versions come from the guest's control API.
 	Engine   string            `json:"engine,omitempty"`
 	Versions hostlink.Versions `json:"versions"`
+	// Warning tells of something that did not apply while the service
+	// runs (the engine's configuration, say), with what to do.
+	Warning string `json:"warning,omitempty"`
 	// Since is when the current state began.
 	Since time.Time `json:"since"`
 }
 
 // Options configure a Service.
 type Options struct {
-	// NewVM makes the VM to start (from machine.Hypervisor.New).
-	NewVM func() (machine.VM, error)
+	// NewVM makes the VM to start (from machine.Hypervisor.New), unless
+	// NewVMFor is set: that makes it from the settings in force, which
+	// is what lets Apply restart the VM with new ones.
+	NewVM    func() (machine.VM, error)
+	NewVMFor func(*settings.Document) (machine.VM, error)
+	// Settings are the settings the service starts with; their engine
+	// section (with the proxies) is what the VM's engine runs with. Nil
+	// leaves the engine's configuration alone.
+	Settings *settings.Document
+	// SystemProxy reads the system's proxies (proxies.mode system).
+	SystemProxy func(context.Context) (ProxyValues, error)
+	// DiskPath is the VM's disk, which a confirmed smaller disk erases.
+	DiskPath string
 	// DockerSocket is where the docker socket is served.
 	DockerSocket string
 	// ShellSocket, when set, is spliced to the guest's shell port.
@@ -83,6 +98,7 @@ type Service struct {
 	ports   *forward.Ports
 	cancel  context.CancelFunc // ends the background loops
 	changed chan struct{}      // closed and replaced on every change
+	doc     *settings.Document // the settings in force
 }
 
 // NewService returns a stopped service.
@@ -94,7 +110,7 @@ func NewService(opts Options) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{opts: opts, log: log, status: Status{State: StateStopped, Since: time.Now()}, changed: make(chan struct{})}
+	return &Service{opts: opts, log: log, status: Status{State: StateStopped, Since: time.Now()}, changed: make(chan struct{}), doc: opts.Settings}
 }
 
 // Status returns the current snapshot.
@@ -149,9 +165,22 @@ var ErrNotRunning = errors.New("berth is not running")
 // returns once the docker socket answers GET /_ping through the forward.
 // On failure the state is Error with the reason, and what Start began is
 // undone.
-func (s *Service) Start(ctx context.Context) (err error) {
+func (s *Service) Start(ctx context.Context) error {
 	s.op.Lock()
 	defer s.op.Unlock()
+	return s.start(ctx)
+}
+
+// Settings returns the settings in force (nil when the service was made
+// without).
+func (s *Service) Settings() *settings.Document {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.doc
+}
+
+// start is Start with s.op held.
+func (s *Service) start(ctx context.Context) (err error) {
 	switch st := s.Status().State; st {
 	case StateStopped, StateError:
 	default:
@@ -170,7 +199,12 @@ func (s *Service) Start(ctx context.Context) (err error) {
 		}
 	}()
 
-	vm, err := s.opts.NewVM()
+	var vm machine.VM
+	if s.opts.NewVMFor != nil {
+		vm, err = s.opts.NewVMFor(s.Settings())
+	} else {
+		vm, err = s.opts.NewVM()
+	}
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
@@ -217,6 +251,7 @@ func (s *Service) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("wait for the engine: %w", err)
 	}
 	s.update(func(x *Status) { x.Engine, x.Versions = gst.Engine, gst.Versions })
+	s.syncEngineConfig(ctx, client)
 
 	s.progress("forwarding the docker socket")
 	sock, err := forward.ListenDocker(s.opts.DockerSocket, vm, s.log)
@@ -257,6 +292,34 @@ func (s *Service) Start(ctx context.Context) (err error) {
 		x.State, x.Message, x.Socket = StateRunning, "docker is ready", sock.Path()
 	})
 	return nil
+}
+
+// syncEngineConfig gives the VM's engine the daemon.json of the settings
+// in force when it runs with another (the settings changed while Berth was
+// stopped, or a first boot). A document the engine does not start with
+// leaves it running with its own, and a warning in the status.
+func (s *Service) syncEngineConfig(ctx context.Context, client *hostlink.Client) {
+	d := s.Settings()
+	if d == nil {
+		return
+	}
+	want, err := EngineConfig(ctx, d, s.opts.SystemProxy)
+	if err == nil {
+		var have []byte
+		if have, err = client.EngineConfig(ctx); err == nil && jsonEqual(have, want) {
+			return
+		}
+		if err == nil {
+			s.progress("applying the engine's configuration (daemon.json)")
+			_, err = client.ApplyEngineConfig(ctx, want)
+		}
+	}
+	if err != nil {
+		s.log.Warn("engine configuration not applied", "err", err)
+		s.update(func(x *Status) {
+			x.Warning = "the engine runs without the settings' daemon.json: " + err.Error() + "; fix it with `berth engine config apply FILE`"
+		})
+	}
 }
 
 // Refresh asks the running guest for its status (engine health and

@@ -1,6 +1,8 @@
 package desktop
 
 import (
+	"bytes"
+	"io"
 	"context"
 	"encoding/json"
 	"errors"
@@ -33,6 +35,21 @@ type fakeVM struct {
 	shutdowns int
 	stops     int
 	servers   []*http.Server
+	// The engine's daemon.json (GET/PUT /engine/config; a document with
+	// "fail" in it does not start), the puts, the disk size asked of
+	// ResizeDisk and the POST /disk/grow calls.
+	engineDoc []byte
+	puts      int
+	diskSize  int64
+	grows     int
+}
+
+// ResizeDisk implements machine.DiskResizer.
+func (v *fakeVM) ResizeDisk(ctx context.Context, size int64) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.diskSize = size
+	return nil
 }
 
 func newFakeVM(t *testing.T, engine string) *fakeVM {
@@ -63,6 +80,33 @@ func (v *fakeVM) Start(ctx context.Context) error {
 		json.NewEncoder(w).Encode(hostlink.Status{State: "running", Engine: v.engine, Versions: hostlink.Versions{Agent: "test", Kernel: "6.1"}})
 	})
 	ctl.HandleFunc("POST /time", func(w http.ResponseWriter, r *http.Request) {})
+	ctl.HandleFunc("GET /engine/config", func(w http.ResponseWriter, r *http.Request) {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		if v.engineDoc == nil {
+			v.engineDoc = []byte("{}")
+		}
+		w.Write(v.engineDoc)
+	})
+	ctl.HandleFunc("PUT /engine/config", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		v.puts++
+		if bytes.Contains(b, []byte("fail")) {
+			w.WriteHeader(http.StatusConflict)
+			fmt.Fprint(w, `{"message":"the engine did not start with the new daemon.json: exited with status 1; the previous configuration is back"}`)
+			return
+		}
+		v.engineDoc = b
+		fmt.Fprint(w, `{"changed":true,"engine":"ready"}`)
+	})
+	ctl.HandleFunc("POST /disk/grow", func(w http.ResponseWriter, r *http.Request) {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		v.grows++
+		fmt.Fprintf(w, `{"dataRoot":"/var/lib/berth","totalBytes":%d,"freeBytes":%d}`, v.diskSize, v.diskSize/2)
+	})
 	ctl.HandleFunc("POST /shutdown", func(w http.ResponseWriter, r *http.Request) {
 		v.mu.Lock()
 		v.shutdowns++

@@ -19,16 +19,16 @@ func VMSettings(d *settings.Document) Settings {
 	}
 }
 
-// LoadVMSettings reads the settings store and checks the document against
+// LoadSettings reads the settings store and checks the document against
 // the host. bad, when set, tells that the stored file no longer parsed: it
 // was kept aside and the defaults are used; the caller tells the user.
-func LoadVMSettings(st *settings.Store) (s Settings, bad *settings.BadFile, err error) {
-	d, bad, err := st.Load()
+func LoadSettings(st *settings.Store) (d *settings.Document, bad *settings.BadFile, err error) {
+	d, bad, err = st.Load()
 	if err != nil {
-		return Settings{}, nil, err
+		return nil, nil, err
 	}
 	if err := settings.Validate(d, st.Host); err != nil {
-		return Settings{}, bad, fmt.Errorf("the settings in %s are not valid here (change them with `berth settings set` or `berth settings edit`):\n%w", st.Path, err)
+		return nil, bad, fmt.Errorf("the settings in %s are not valid here (change them with `berth settings set` or `berth settings edit`):\n%w", st.Path, err)
 	}
-	return VMSettings(d), bad, nil
+	return d, bad, nil
 }

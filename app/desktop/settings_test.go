@@ -8,7 +8,7 @@ import (
 	"github.com/berthdesktop/berth/settings"
 )
 
-func TestLoadVMSettings(t *testing.T) {
+func TestLoadSettings(t *testing.T) {
 	share := t.TempDir()
 	h := settings.Host{OS: "linux", CPUs: 4, MemoryMiB: 8192, Home: share}
 	st := &settings.Store{Path: filepath.Join(t.TempDir(), settings.FileName), Host: h}
@@ -17,10 +17,11 @@ func TestLoadVMSettings(t *testing.T) {
 	if err := st.Save(d, false); err != nil {
 		t.Fatal(err)
 	}
-	s, bad, err := LoadVMSettings(st)
+	doc, bad, err := LoadSettings(st)
 	if err != nil || bad != nil {
 		t.Fatal(bad, err)
 	}
+	s := VMSettings(doc)
 	if s.CPUs != 3 || s.MemoryMiB != 3072 || s.DiskBytes != 20<<30 || len(s.Shares) != 1 || s.Shares[0] != share {
 		t.Errorf("VM settings %+v", s)
 	}
@@ -31,7 +32,7 @@ func TestLoadVMSettings(t *testing.T) {
 
 	// A host smaller than the settings: the VM is not started, the key named.
 	st.Host.CPUs = 2
-	if _, _, err := LoadVMSettings(st); err == nil || !strings.Contains(err.Error(), "resources.cpus: 3 is more than the host's 2 CPUs") {
+	if _, _, err := LoadSettings(st); err == nil || !strings.Contains(err.Error(), "resources.cpus: 3 is more than the host's 2 CPUs") {
 		t.Errorf("small host: %v", err)
 	}
 }

@@ -140,12 +140,16 @@ func (c *Client) Close() { c.http.CloseIdleConnections() }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
+	switch b := in.(type) {
+	case nil:
+	case []byte: // sent as it is (a daemon.json keeps its lines)
+		body = bytes.NewReader(b)
+	default:
+		b2, err := json.Marshal(in)
 		if err != nil {
 			return fmt.Errorf("control %s %s: %w", method, path, err)
 		}
-		body = bytes.NewReader(b)
+		body = bytes.NewReader(b2)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, controlBase+path, body)
 	if err != nil {
@@ -183,6 +187,63 @@ type StatusError struct {
 
 func (e *StatusError) Error() string {
 	return fmt.Sprintf("control %s %s: status %d: %s", e.Method, e.Path, e.Code, e.Body)
+}
+
+// Message is the guest's message of the answer ({"message": ...}), else
+// its body.
+func (e *StatusError) Message() string {
+	var m struct {
+		Message string `json:"message"`
+	}
+	if json.Unmarshal([]byte(e.Body), &m) == nil && m.Message != "" {
+		return m.Message
+	}
+	return e.Body
+}
+
+// EngineConfig is the daemon.json the guest's engine runs with.
+func (c *Client) EngineConfig(ctx context.Context) ([]byte, error) {
+	var doc json.RawMessage
+	if err := c.do(ctx, http.MethodGet, "/engine/config", nil, &doc); err != nil {
+		return nil, err
+	}
+	return doc, nil
+}
+
+// ErrEngineConfigRefused wraps a daemon.json the guest refused (400):
+// nothing changed. ErrEngineConfigFailed wraps one the engine did not start
+// with (409): the guest put the previous one back.
+var (
+	ErrEngineConfigRefused = errors.New("the engine refused the daemon.json")
+	ErrEngineConfigFailed  = errors.New("the engine did not start with the daemon.json")
+)
+
+// ApplyEngineConfig sends daemon.json to the guest, which restarts its
+// engine with it when it differs from the running one (changed). It
+// returns once the engine answers again.
+func (c *Client) ApplyEngineConfig(ctx context.Context, doc []byte) (changed bool, err error) {
+	var res struct {
+		Changed bool `json:"changed"`
+	}
+	err = c.do(ctx, http.MethodPut, "/engine/config", doc, &res)
+	var se *StatusError
+	if errors.As(err, &se) {
+		switch se.Code {
+		case http.StatusBadRequest:
+			return false, fmt.Errorf("%w: %s", ErrEngineConfigRefused, se.Message())
+		case http.StatusConflict:
+			return true, fmt.Errorf("%w: %s", ErrEngineConfigFailed, se.Message())
+		}
+	}
+	return res.Changed, err
+}
+
+// GrowDisk asks the guest to grow its data filesystem to its disk's size
+// (after the host grew the disk) and returns the new usage.
+func (c *Client) GrowDisk(ctx context.Context) (Disk, error) {
+	var d Disk
+	err := c.do(ctx, http.MethodPost, "/disk/grow", nil, &d)
+	return d, err
 }
 
 // EventStream reads GET /events.

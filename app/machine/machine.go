@@ -153,6 +153,12 @@ type VM interface {
 	Dial(ctx context.Context, port uint32) (net.Conn, error)
 }
 
+// DiskResizer is implemented by VMs whose data disk can grow while they
+// run; the guest then grows its filesystem (hostlink's GrowDisk).
+type DiskResizer interface {
+	ResizeDisk(ctx context.Context, sizeBytes int64) error
+}
+
 // Validate checks the fields every driver relies on.
 func (c Config) Validate() error {
 	var errs []error

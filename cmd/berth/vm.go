@@ -91,7 +91,7 @@ func start(l desktop.Layout, vmDir string, stdout, stderr io.Writer) int {
 	store, err := settings.NewStore()
 	if err == nil {
 		var bad *settings.BadFile
-		_, bad, err = desktop.LoadVMSettings(store)
+		_, bad, err = desktop.LoadSettings(store)
 		if bad != nil {
 			fmt.Fprintf(stderr, "berth start: %v\n", bad)
 		}
@@ -409,21 +409,27 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	vmSettings, bad, err := desktop.LoadVMSettings(store)
+	doc, bad, err := desktop.LoadSettings(store)
 	if bad != nil {
 		log.Warn("berth daemon: " + bad.Error())
 	}
 	if err != nil {
 		return fail(err)
 	}
-	if *vmDir != "" {
-		vmSettings.VMDir = *vmDir
-	} else if vmSettings.VMDir, err = desktop.FindVMDir(); err != nil {
-		return fail(err)
+	dir := *vmDir
+	if dir == "" {
+		if dir, err = desktop.FindVMDir(); err != nil {
+			return fail(err)
+		}
 	}
-	cfg := desktop.MachineConfig(l, vmSettings)
 	svc := desktop.NewService(desktop.Options{
-		NewVM:        func() (machine.VM, error) { return qemu.Driver{Log: log}.New(cfg) },
+		NewVMFor: func(d *settings.Document) (machine.VM, error) {
+			vs := desktop.VMSettings(d)
+			vs.VMDir = dir
+			return qemu.Driver{Log: log}.New(desktop.MachineConfig(l, vs))
+		},
+		Settings:     doc,
+		DiskPath:     l.DiskPath(),
 		DockerSocket: l.DockerSocket(),
 		ShellSocket:  l.ShellSocket(),
 		StopTimeout:  stopTimeout,

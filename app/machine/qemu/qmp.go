@@ -153,9 +153,18 @@ func (q *qmpClient) read(greeting chan<- error) {
 
 // execute runs a command without arguments and waits for its reply.
 func (q *qmpClient) execute(ctx context.Context, cmd string) error {
+	return q.executeArgs(ctx, cmd, nil)
+}
+
+// executeArgs runs a command with its arguments and waits for its reply.
+func (q *qmpClient) executeArgs(ctx context.Context, cmd string, args any) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	b, _ := json.Marshal(map[string]string{"execute": cmd})
+	msg := map[string]any{"execute": cmd}
+	if args != nil {
+		msg["arguments"] = args
+	}
+	b, _ := json.Marshal(msg)
 	if _, err := q.conn.Write(append(b, '\n')); err != nil {
 		return fmt.Errorf("qmp %s: %w", cmd, err)
 	}

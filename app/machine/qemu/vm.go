@@ -341,6 +341,38 @@ func (v *VM) Stop(ctx context.Context) error {
 	return nil
 }
 
+// ResizeDisk grows the running VM's data disk to size bytes (the image
+// file grows with it, through the monitor's block_resize), which the guest
+// sees at once; it implements machine.DiskResizer. Shrinking is refused.
+func (v *VM) ResizeDisk(ctx context.Context, size int64) error {
+	v.mu.Lock()
+	q, st := v.qmp, v.state
+	v.mu.Unlock()
+	if st != machine.StateRunning || q == nil {
+		return fmt.Errorf("resize the disk of %s: %w", v.cfg.Name, machine.ErrNotRunning)
+	}
+	if v.cfg.Disk.Path == "" {
+		return fmt.Errorf("resize the disk of %s: %w: the VM has no data disk", v.cfg.Name, machine.ErrInvalidConfig)
+	}
+	fi, err := os.Stat(v.cfg.Disk.Path)
+	if err != nil {
+		return fmt.Errorf("resize the disk of %s: %w", v.cfg.Name, err)
+	}
+	if size < fi.Size() {
+		return fmt.Errorf("resize the disk of %s: %w: %d bytes is smaller than the disk (%d)", v.cfg.Name, machine.ErrInvalidConfig, size, fi.Size())
+	}
+	if size == fi.Size() {
+		return nil
+	}
+	if err := q.executeArgs(ctx, "block_resize", map[string]any{"device": "d0", "size": size}); err != nil {
+		return fmt.Errorf("resize the disk of %s: %w", v.cfg.Name, err)
+	}
+	v.mu.Lock()
+	v.cfg.Disk.SizeBytes = size
+	v.mu.Unlock()
+	return nil
+}
+
 func (v *VM) waitDone(ctx context.Context) error {
 	select {
 	case <-v.Done():
