@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +13,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
+	"github.com/berthdesktop/berth/app/desktop"
 	"github.com/berthdesktop/berth/settings"
 	"github.com/berthdesktop/berth/settings/daemonjson"
 )
@@ -26,8 +29,11 @@ const settingsUsage = `usage: berth settings get [KEY] [--json]
 Keys are dotted: resources.cpus, resources.memoryMiB, resources.diskGiB,
 fileSharing.paths (comma-separated or a JSON array), proxies.mode (none,
 system, manual), engine.<daemon.json key>, ...
-Changes are saved to settings.json and take effect at the next start
-(berth restart).
+A change is applied to the running VM, then saved to settings.json: the
+engine's configuration by restarting only the engine, a larger disk online,
+CPUs, memory, swap and shared folders by restarting the VM. A change that
+fails to apply is not saved, and Berth goes on with the settings it had.
+When Berth is not running, changes take effect at the next start.
 `
 
 // settingsCmd is the state one settings command works on.
@@ -168,11 +174,7 @@ func (c *settingsCmd) set(args []string) int {
 	if err != nil {
 		return c.fail("set", err)
 	}
-	if err := c.store.Save(next, flags["confirm-reset"]); err != nil {
-		return c.fail("set", resetHint(err))
-	}
-	fmt.Fprintf(c.stdout, "%s saved; it takes effect at the next start (berth restart)\n", rest[0])
-	return 0
+	return c.commit("set", rest[0], next, flags["confirm-reset"])
 }
 
 // share lists, adds or removes a shared folder (fileSharing.paths) with
@@ -211,14 +213,64 @@ func (c *settingsCmd) share(args []string) int {
 	if err != nil {
 		return c.fail(verb, err)
 	}
-	if err := c.store.Save(d, false); err != nil {
-		return c.fail(verb, err)
-	}
-	done := "now shared"
+	done := "shared folder " + p
 	if args[0] == "remove" {
-		done = "no longer shared"
+		done = "removal of shared folder " + p
 	}
-	fmt.Fprintf(c.stdout, "%s is %s; it takes effect at the next start (berth restart)\n", p, done)
+	return c.commit(verb, done, d, false)
+}
+
+// commit checks next against the stored settings (a smaller disk needs
+// confirmReset), applies it to the running VM when Berth runs (the engine
+// restarted, the disk grown or the VM restarted, with progress), and saves
+// it once applied; a change that fails to apply is not saved, and the VM
+// goes on with the settings in force. what names the change for the user.
+func (c *settingsCmd) commit(cmd, what string, next *settings.Document, confirmReset bool) int {
+	if err := settings.Validate(next, c.store.Host); err != nil {
+		return c.fail(cmd, err)
+	}
+	if old, _, err := c.store.Load(); err == nil {
+		if err := settings.CheckChange(old, next, confirmReset); err != nil {
+			return c.fail(cmd, resetHint(err))
+		}
+	}
+	data, err := next.Marshal()
+	if err != nil {
+		return c.fail(cmd, err)
+	}
+	applied := false
+	if l, err := desktop.DefaultLayout(); err == nil {
+		if _, alive := desktop.DaemonPID(l); alive {
+			ctl := desktop.NewControlClient(l)
+			defer ctl.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+			defer cancel()
+			began := time.Now()
+			res, err := ctl.Apply(ctx, data, func(m string) {
+				fmt.Fprintf(c.stdout, "  %5.1fs  %s\n", time.Since(began).Seconds(), m)
+			})
+			switch {
+			case errors.Is(err, desktop.ErrNotRunning):
+			case err != nil:
+				c.fail(cmd, err)
+				fmt.Fprintln(c.stderr, "Nothing was saved; Berth runs with the settings it had.")
+				return 1
+			default:
+				applied = true
+				for _, d := range res.Done {
+					fmt.Fprintf(c.stdout, "%s\n", d)
+				}
+			}
+		}
+	}
+	if err := c.store.Save(next, confirmReset); err != nil {
+		return c.fail(cmd, resetHint(err))
+	}
+	if applied {
+		fmt.Fprintf(c.stdout, "%s saved and applied\n", what)
+	} else {
+		fmt.Fprintf(c.stdout, "%s saved; Berth is not running, so it takes effect at the next start\n", what)
+	}
 	return 0
 }
 
@@ -293,11 +345,15 @@ func (c *settingsCmd) edit(args []string) int {
 		}
 		next, err := settings.Parse(edited, settings.Defaults(c.store.Host))
 		if err == nil {
-			err = c.store.Save(next, flags["confirm-reset"])
+			err = settings.Validate(next, c.store.Host)
 		}
 		if err == nil {
-			fmt.Fprintln(c.stdout, "settings saved; they take effect at the next start (berth restart)")
-			return 0
+			if old, _, lerr := c.store.Load(); lerr == nil {
+				err = settings.CheckChange(old, next, flags["confirm-reset"])
+			}
+		}
+		if err == nil {
+			return c.commit("edit", "settings", next, flags["confirm-reset"])
 		}
 		c.fail("edit", resetHint(err))
 		fmt.Fprint(c.stdout, "Nothing was saved. Edit again? [Y/n] ")
@@ -333,9 +389,13 @@ func runEditor(file string, stdout, stderr io.Writer) error {
 
 const engineUsage = `usage: berth engine config show
        berth engine config validate FILE
+       berth engine config apply FILE
 
 show prints the daemon.json document of the settings (the engine section);
-validate checks a daemon.json file as the engine does.
+validate checks a daemon.json file as the engine does; apply makes FILE the
+engine section, restarts the running engine with it (only the engine, not
+the VM) and saves it once the engine runs with it. A document that is not
+valid, or that the engine does not start with, changes nothing.
 `
 
 func cmdEngine(args []string, stdout, stderr io.Writer) int {
@@ -387,7 +447,45 @@ func cmdEngine(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "%s: valid\n", args[2])
 		return 0
+	case "apply":
+		if len(args) != 3 {
+			fmt.Fprint(stderr, engineUsage)
+			return 2
+		}
+		return engineApply(args[2], stdout, stderr)
 	}
 	fmt.Fprint(stderr, engineUsage)
 	return 2
+}
+
+// engineApply makes the daemon.json in file the settings' engine section
+// and applies it.
+func engineApply(file string, stdout, stderr io.Writer) int {
+	const cmd = "berth engine config apply"
+	data, err := os.ReadFile(file)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
+		return 1
+	}
+	if _, err := daemonjson.Parse(data); err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(stderr, "%s: %s: %s\n", cmd, file, line)
+		}
+		fmt.Fprintln(stderr, "Nothing was applied.")
+		return 1
+	}
+	store, err := settings.NewStore()
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
+		return 1
+	}
+	c := &settingsCmd{stdout: stdout, stderr: stderr, store: store}
+	d, err := c.load("engine config apply")
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
+		return 1
+	}
+	next := d.Clone()
+	next.Engine = json.RawMessage(bytes.TrimSpace(data))
+	return c.commit("engine config apply", "the engine configuration from "+file, next, false)
 }

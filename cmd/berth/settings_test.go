@@ -117,6 +117,19 @@ func TestSettingsCommands(t *testing.T) {
 	if code, _, stderr := runIn(t, "", "engine", "config", "validate", dj); code != 0 {
 		t.Errorf("engine config validate good: %d %q", code, stderr)
 	}
+	// engine config apply FILE, Berth stopped: saved for the next start;
+	// a bad document changes nothing.
+	os.WriteFile(dj, []byte(`{"insecure-registries": ["127.0.0.1:5000"]}`), 0o600)
+	if code, out, stderr := runIn(t, "", "engine", "config", "apply", dj); code != 0 || !strings.Contains(out, "next start") {
+		t.Errorf("engine config apply: %d %q %q", code, out, stderr)
+	}
+	os.WriteFile(dj, []byte("{\n  \"mtu\": 1\n}"), 0o600)
+	if code, _, stderr := runIn(t, "", "engine", "config", "apply", dj); code != 1 || !strings.Contains(stderr, `line 2: invalid value for "mtu"`) || !strings.Contains(stderr, "Nothing was applied") {
+		t.Errorf("engine config apply bad: %d %q", code, stderr)
+	}
+	if code, out, _ := runIn(t, "", "engine", "config", "show"); code != 0 || !strings.Contains(out, "127.0.0.1:5000") {
+		t.Errorf("engine config show after a refused apply: %d %q", code, out)
+	}
 
 	// edit: a valid edit is saved; an invalid one is not, and the user is
 	// asked whether to edit again.
@@ -150,7 +163,7 @@ func TestSettingsShare(t *testing.T) {
 	if code, _, stderr := runIn(t, "", "settings", "set", "fileSharing.paths", a); code != 0 {
 		t.Fatalf("set paths: %d %s", code, stderr)
 	}
-	if code, out, stderr := runIn(t, "", "settings", "share", "add", b); code != 0 || !strings.Contains(out, b+" is now shared") {
+	if code, out, stderr := runIn(t, "", "settings", "share", "add", b); code != 0 || !strings.Contains(out, "shared folder "+b+" saved") {
 		t.Fatalf("share add: %d %q %s", code, out, stderr)
 	}
 	if code, out, _ := runIn(t, "", "settings", "share", "list"); code != 0 || out != a+"\n"+b+"\n" {
