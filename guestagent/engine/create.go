@@ -59,6 +59,9 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *containe
 			return resp, err
 		}
 	}
+	// The proxies are the user's -e, as the docker CLI sends them:
+	// they override the image's and give way to the user's.
+	cfg.Env = e.cfg.ContainerProxy.addTo(cfg.Env)
 	mergeImageConfig(&cfg, img)
 	path, args := entrypointAndArgs(cfg.Entrypoint, cfg.Cmd)
 	if path == "" {

@@ -57,6 +57,9 @@ type Config struct {
 	// HostGatewayName adds host.docker.internal to every container's
 	// /etc/hosts, as Docker Desktop resolves it everywhere.
 	HostGatewayName bool
+	// ContainerProxy is added to every container's Env at create
+	// (HTTP_PROXY, http_proxy, ...; see ProxyEnv); zero adds nothing.
+	ContainerProxy ProxyEnv
 	// ReleaseLeftover frees what a killed engine left of a container whose
 	// process is gone (its cgroup); nil does nothing.
 	ReleaseLeftover func(id string) error
