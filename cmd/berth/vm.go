@@ -21,6 +21,7 @@ import (
 	"github.com/berthdesktop/berth/app/machine"
 	"github.com/berthdesktop/berth/app/machine/qemu"
 	"github.com/berthdesktop/berth/settings"
+	"github.com/berthdesktop/berth/settings/sysproxy"
 	"golang.org/x/term"
 )
 
@@ -428,7 +429,11 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) int {
 			vs.VMDir = dir
 			return qemu.Driver{Log: log}.New(desktop.MachineConfig(l, vs))
 		},
-		Settings:     doc,
+		Settings: doc,
+		SystemProxy: func(ctx context.Context) (desktop.ProxyValues, error) {
+			p, err := sysproxy.Read(ctx)
+			return desktop.ProxyValues{HTTP: p.HTTP, HTTPS: p.HTTPS, NoProxy: p.NoProxy}, err
+		},
 		DiskPath:     l.DiskPath(),
 		DockerSocket: l.DockerSocket(),
 		ShellSocket:  l.ShellSocket(),
