@@ -60,6 +60,7 @@ type engineFlags struct {
 	// container (the VM's engine, as Docker Desktop does).
 	hostGatewayIP      netip.Addr
 	hostDockerInternal bool
+	containerProxies   bool            // give daemon.json's "proxies" to containers
 	set                map[string]bool // flags given on the command line
 }
 
@@ -97,6 +98,7 @@ func parseEngineFlags(args []string, stderr io.Writer) (*engineFlags, error) {
 		return nil
 	})
 	fs.BoolVar(&f.hostDockerInternal, "host-docker-internal", false, "resolve host.docker.internal in every container")
+	fs.BoolVar(&f.containerProxies, "container-proxies", false, "also give the daemon's proxies (daemon.json \"proxies\") to containers as HTTP_PROXY, HTTPS_PROXY and NO_PROXY")
 	fs.StringVar(&f.sharedPaths, "shared-paths", "", "comma-separated host folders bind mounts may use (empty: every path)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -279,7 +281,7 @@ func runEngine(args []string) error {
 		}
 	}()
 
-	reg, err := registry.New(s.file.registryConfig("berth/" + version.Version))
+	reg, err := registry.New(registryProxies(s.file.registryConfig("berth/"+version.Version), fl, s.file))
 	if err != nil {
 		return err
 	}
@@ -325,6 +327,7 @@ func runEngine(args []string) error {
 		StartDNS:        startDNS(log),
 		HostGatewayIP:   hostGateway(fl, s.file, nets),
 		HostGatewayName: fl.hostDockerInternal,
+		ContainerProxy:  containerProxies(fl, s.file),
 		Labels:          s.file.Labels,
 		Init:            s.file.Init,
 		Debug:           s.debug,
