@@ -221,6 +221,60 @@ func TestSettingsApply(t *testing.T) {
 		}
 	})
 
+	t.Run("host_file_events_reach_containers", func(t *testing.T) {
+		proj := filepath.Join(e.home, "watched-project")
+		watched := filepath.Join(proj, "src")
+		if err := os.MkdirAll(watched, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		build := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(proj, "inotifyprint"), "./e2e/testdata/inotifyprint")
+		build.Dir = repoRoot(t)
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("build inotifyprint: %v\n%s", err, out)
+		}
+		e.mustDocker(t, "run", "-d", "--name", "watcher", "-v", proj+":/w", image, "/w/inotifyprint", "/w/src")
+		defer e.docker("rm", "-f", "watcher")
+		eventually(t, "the watcher in the container", func() error {
+			if out, _ := e.docker("logs", "watcher"); !strings.Contains(out, "watching") {
+				return fmt.Errorf("logs: %q", out)
+			}
+			return nil
+		})
+		// The host starts watching once the guest has seen the container
+		// start; until the event shows, the host makes one more file.
+		var seen string
+		for i := 0; i < 40 && seen == ""; i++ {
+			name := fmt.Sprintf("made-on-host-%d.txt", i)
+			if err := os.WriteFile(filepath.Join(watched, name), []byte("hi\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(500 * time.Millisecond)
+			out, _ := e.docker("logs", "watcher")
+			for _, line := range strings.Split(out, "\n") {
+				if strings.Contains(line, "made-on-host-") {
+					seen = line
+				}
+			}
+		}
+		if seen == "" {
+			out, _ := e.docker("logs", "watcher")
+			t.Fatalf("no inotify event in the container for files made on the host:\n%s", out)
+		}
+		t.Logf("the container saw: %s", seen)
+		// A change to the file is an event again.
+		out, _ := e.docker("logs", "watcher")
+		before := strings.Count(out, "ATTRIB made-on-host-0.txt")
+		os.WriteFile(filepath.Join(watched, "made-on-host-0.txt"), []byte("changed\n"), 0o644)
+		eventually(t, "an event for a change", func() error {
+			out, _ := e.docker("logs", "watcher")
+			if strings.Count(out, "ATTRIB made-on-host-0.txt") <= before {
+				return fmt.Errorf("logs:\n%s", out)
+			}
+			return nil
+		})
+	})
+
 	t.Run("uninstall_leaves_nothing", func(t *testing.T) {
 		out := e.berthOK(t, "uninstall", "--force")
 		var left []string

@@ -275,6 +275,7 @@ func (s *Service) start(ctx context.Context) (err error) {
 	s.sock, s.ports = sock, ports
 	s.mu.Unlock()
 	go ports.FollowGuest(bg, client)
+	go s.followFileEvents(bg, vm)
 	go client.KeepTime(bg, 30*time.Second, s.log)
 
 	if !s.opts.SkipContext {

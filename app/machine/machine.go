@@ -31,6 +31,7 @@ const (
 	PortControl uint32 = 1024 // control API, HTTP/1.1 + JSON
 	PortTunnel  uint32 = 1025 // published-port tunnel, target line then raw bytes
 	PortShell   uint32 = 1026 // shell: request line, then framed terminal bytes
+	PortFileEvents uint32 = 1027 // host file changes: JSON lines both ways (hostshare.FileEvent)
 )
 
 // Config is the whole description of a VM. It is plain data: a driver turns

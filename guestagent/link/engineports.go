@@ -17,6 +17,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 )
 
@@ -32,6 +33,9 @@ type EnginePorts struct {
 	Socket string
 	// Ports receives Publish and Withdraw.
 	Ports *PortBroadcaster
+	// Binds, when set, learns the bind-mount sources of the running
+	// containers.
+	Binds BindSink
 	// Retry is the wait before reconnecting (1 s when zero).
 	Retry time.Duration
 	// Log receives what goes wrong; nil discards.
@@ -39,6 +43,7 @@ type EnginePorts struct {
 
 	mu        sync.Mutex
 	published map[string][]publishedPort // container ID -> its ports
+	bound     map[string]bool            // containers Binds knows sources of
 	client    *http.Client
 }
 
@@ -199,6 +204,11 @@ func (w *EnginePorts) resync(ctx context.Context) error {
 			gone = append(gone, id)
 		}
 	}
+	for id := range w.bound {
+		if !running[id] && w.published[id] == nil {
+			gone = append(gone, id)
+		}
+	}
 	w.mu.Unlock()
 	for _, id := range gone {
 		w.withdraw(id)
@@ -227,8 +237,27 @@ func (w *EnginePorts) refresh(ctx context.Context, id string) error {
 	}
 	var ports []publishedPort
 	var targets []string
+	var binds []string
 	if ins.State != nil && ins.State.Running {
 		ports, targets = containerPorts(ins.NetworkSettings)
+		for _, m := range ins.Mounts {
+			if m.Type == mount.TypeBind && m.Source != "" {
+				binds = append(binds, m.Source)
+			}
+		}
+	}
+	if w.Binds != nil {
+		w.Binds.SetBinds(id, binds)
+		w.mu.Lock()
+		if w.bound == nil {
+			w.bound = map[string]bool{}
+		}
+		if len(binds) > 0 {
+			w.bound[id] = true
+		} else {
+			delete(w.bound, id)
+		}
+		w.mu.Unlock()
 	}
 	w.mu.Lock()
 	old := w.published[id]
@@ -258,7 +287,11 @@ func (w *EnginePorts) refresh(ctx context.Context, id string) error {
 
 // withdraw withdraws every port published for a container.
 func (w *EnginePorts) withdraw(id string) {
+	if w.Binds != nil {
+		w.Binds.SetBinds(id, nil)
+	}
 	w.mu.Lock()
+	delete(w.bound, id)
 	old := w.published[id]
 	delete(w.published, id)
 	w.mu.Unlock()

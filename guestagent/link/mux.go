@@ -17,6 +17,7 @@ const (
 	PortControl   uint32 = 1024
 	PortTunnel    uint32 = 1025
 	PortShell     uint32 = 1026
+	PortFileEvents uint32 = 1027
 )
 
 // Handler serves one accepted channel connection and closes it when done.

@@ -54,7 +54,7 @@ func Main(args []string) error {
 	if err := switchRoot(); err != nil {
 		return fatal(log, fmt.Errorf("switch root: %w", err))
 	}
-	g := &guest{log: log, shutdownCh: make(chan string, 1), started: bootTime()}
+	g := &guest{log: log, shutdownCh: make(chan string, 1), started: bootTime(), files: &link.FileEvents{Log: log}}
 	if err := g.boot(); err != nil {
 		return fatal(log, err)
 	}
@@ -91,6 +91,7 @@ type guest struct {
 	reaper     *reaper
 	engine     *supervisor
 	applyMu    sync.Mutex // one engine or disk change at a time
+	files      *link.FileEvents
 	control    *link.Control
 	ports      *link.PortBroadcaster
 	// networkReady closes when the network setup has ended.
@@ -197,7 +198,7 @@ func (g *guest) run() {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	// Published ports follow the engine's containers.
-	go (&link.EnginePorts{Socket: EngineSock, Ports: g.ports, Retry: 500 * time.Millisecond, Log: g.log}).Run(ctx)
+	go (&link.EnginePorts{Socket: EngineSock, Ports: g.ports, Binds: g.files, Retry: 500 * time.Millisecond, Log: g.log}).Run(ctx)
 	go func() {
 		<-linkReady
 		g.step("link listening")
@@ -282,6 +283,9 @@ func EngineArgs(p Params, hostGW netip.Addr) []string {
 	if hostGW.IsValid() {
 		args = append(args, "--host-gateway-ip", hostGW.String(), "--host-docker-internal")
 	}
+	// Containers get the proxies of daemon.json (the settings' proxies)
+	// as HTTP_PROXY and the rest, as with Docker Desktop.
+	args = append(args, "--container-proxies")
 	if p.Debug {
 		args = append(args, "--debug")
 	}
@@ -309,6 +313,7 @@ func (g *guest) startLink() <-chan struct{} {
 	mux.Handle(link.PortDockerAPI, (&link.EngineProxy{Socket: EngineSock, Log: g.log}).ServeConn)
 	mux.Handle(link.PortTunnel, (&link.Tunnel{Log: g.log, NetworkReady: g.networkReady}).ServeConn)
 	mux.Handle(link.PortShell, (&link.Shell{Spawn: g.spawnShell, Log: g.log}).ServeConn)
+	mux.Handle(link.PortFileEvents, g.files.ServeConn)
 
 	var transports []link.Transport
 	if g.params.Link != "vsock" {

@@ -321,11 +321,11 @@ func FuzzMemoryInUse(f *testing.F) {
 
 func TestEngineArgs(t *testing.T) {
 	got := strings.Join(EngineArgs(Params{}, netip.Addr{}), " ")
-	if got != "/berth-agent engine --data-root /var/lib/berth --exec-root /run/berth -H unix:///run/berth/docker.sock -H unix:///var/run/docker.sock" {
+	if got != "/berth-agent engine --data-root /var/lib/berth --exec-root /run/berth -H unix:///run/berth/docker.sock -H unix:///var/run/docker.sock --container-proxies" {
 		t.Fatalf("no shares: %s", got)
 	}
 	got = strings.Join(EngineArgs(Params{Engine: "/standin", Shares: []Share{{Tag: "share0", Path: "/Users/me"}, {Tag: "share1", Path: "/tmp/x"}}}, netip.MustParseAddr("10.0.2.2")), " ")
-	if !strings.HasPrefix(got, "/standin engine ") || !strings.HasSuffix(got, " --host-gateway-ip 10.0.2.2 --host-docker-internal --shared-paths /Users/me,/tmp/x") {
+	if !strings.HasPrefix(got, "/standin engine ") || !strings.HasSuffix(got, " --host-gateway-ip 10.0.2.2 --host-docker-internal --container-proxies --shared-paths /Users/me,/tmp/x") {
 		t.Fatalf("with shares and a gateway: %s", got)
 	}
 }

@@ -29,6 +29,7 @@ func main() {
 	fs.String("host-gateway-ip", "", "")
 	fs.Bool("host-docker-internal", false, "")
 	fs.Bool("debug", false, "")
+	fs.Bool("container-proxies", false, "")
 	var hosts hostFlags
 	fs.Var(&hosts, "H", "repeatable; the stand-in serves the first")
 	args := os.Args[1:]
