@@ -78,6 +78,10 @@ func (p Policy) ForHost(goos string) Policy {
 	return p
 }
 
+// HostOS is the host OS the policy reads bind sources for ("" when it
+// takes every source as a VM path).
+func (p Policy) HostOS() string { return p.hostOS }
+
 // Translate returns the VM path of bind source src as the docker CLI sent
 // it, or a *DeniedError naming src when that path is outside every shared
 // folder. A Windows source (when the policy is ForHost("windows")) maps

@@ -173,6 +173,9 @@ func MachineConfig(l Layout, s Settings) machine.Config {
 		ConsoleLogPath: l.ConsoleLog(),
 		StateDir:       l.StateDir(),
 		Arch:           machine.Arch(runtime.GOARCH),
+		// The engine reads bind sources as this host writes them (a
+		// Windows docker CLI sends C:\x).
+		Cmdline: []string{"berth.hostos=" + runtime.GOOS},
 	}
 	for i, p := range s.Shares {
 		// The VM path is the host path on macOS and Linux, and under

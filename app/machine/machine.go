@@ -27,10 +27,10 @@ const (
 
 // Channel ports of the guest agent (see docs/CHANNEL.md).
 const (
-	PortDocker  uint32 = 2375 // Docker Engine API, raw bytes
-	PortControl uint32 = 1024 // control API, HTTP/1.1 + JSON
-	PortTunnel  uint32 = 1025 // published-port tunnel, target line then raw bytes
-	PortShell   uint32 = 1026 // shell: request line, then framed terminal bytes
+	PortDocker     uint32 = 2375 // Docker Engine API, raw bytes
+	PortControl    uint32 = 1024 // control API, HTTP/1.1 + JSON
+	PortTunnel     uint32 = 1025 // published-port tunnel, target line then raw bytes
+	PortShell      uint32 = 1026 // shell: request line, then framed terminal bytes
 	PortFileEvents uint32 = 1027 // host file changes: JSON lines both ways (hostshare.FileEvent)
 )
 

@@ -51,6 +51,9 @@ type engineFlags struct {
 	// sharedPaths are the host folders bind sources must lie in
 	// (comma-separated; empty allows every path).
 	sharedPaths string
+	// hostOS is the OS of the host the docker CLI runs on (Windows
+	// sources are translated to VM paths).
+	hostOS string
 	// bridge and bip name the default bridge and its address (dockerd's
 	// --bridge and --bip); daemon.json's "bridge" and "bip" also set them.
 	bridge string
@@ -100,6 +103,14 @@ func parseEngineFlags(args []string, stderr io.Writer) (*engineFlags, error) {
 	fs.BoolVar(&f.hostDockerInternal, "host-docker-internal", false, "resolve host.docker.internal in every container")
 	fs.BoolVar(&f.containerProxies, "container-proxies", false, "also give the daemon's proxies (daemon.json \"proxies\") to containers as HTTP_PROXY, HTTPS_PROXY and NO_PROXY")
 	fs.StringVar(&f.sharedPaths, "shared-paths", "", "comma-separated host folders bind mounts may use (empty: every path)")
+	fs.Func("host-os", "OS of the host whose folders are shared (linux, darwin, windows): with windows, bind sources such as C:\\x are that host's paths", func(v string) error {
+		switch v {
+		case "linux", "darwin", "windows":
+			f.hostOS = v
+			return nil
+		}
+		return fmt.Errorf("%q is not linux, darwin or windows", v)
+	})
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -296,6 +307,9 @@ func runEngine(args []string) error {
 	shares, err := hostshare.ParseList(fl.sharedPaths)
 	if err != nil {
 		return fmt.Errorf("--shared-paths: %w", err)
+	}
+	if fl.hostOS != "" {
+		shares = shares.ForHost(fl.hostOS)
 	}
 	// Containers may bind the engine's own API sockets (docker-in-docker
 	// clients), which live in the VM, not in a shared folder.

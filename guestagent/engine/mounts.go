@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/berthdesktop/berth/hostshare"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -199,11 +200,54 @@ func mountPoints(hc *container.HostConfig) ([]container.MountPoint, error) {
 	return mps, nil
 }
 
+// translateSources rewrites the bind sources a Windows docker CLI sent
+// (C:\x, C:/x, /c/x, //c/x) as their VM paths (/run/host/c/x) when the
+// engine serves a Windows host (Shares.ForHost("windows")); a source
+// outside every shared folder is refused with the host path in the
+// message. Other sources are left for the shared-folder check.
+func (e *Engine) translateSources(hc *container.HostConfig) error {
+	if e.cfg.Shares.HostOS() != "windows" {
+		return nil
+	}
+	binds := slices.Clone(hc.Binds)
+	for i, spec := range binds {
+		src, rest, ok := hostshare.SplitBind(spec)
+		if !ok {
+			src, rest, _ = strings.Cut(spec, ":")
+			if !hostshare.IsWindowsSource(src) {
+				continue
+			}
+		}
+		vm, err := e.cfg.Shares.Translate(src)
+		if err != nil {
+			return err
+		}
+		binds[i] = vm + ":" + rest
+	}
+	hc.Binds = binds
+	mounts := slices.Clone(hc.Mounts)
+	for i, m := range mounts {
+		if m.Type != mount.TypeBind || !hostshare.IsWindowsSource(m.Source) {
+			continue
+		}
+		vm, err := e.cfg.Shares.Translate(m.Source)
+		if err != nil {
+			return err
+		}
+		mounts[i].Source = vm
+	}
+	hc.Mounts = mounts
+	return nil
+}
+
 // planMounts is mountPoints plus what needs the engine: the shared-folder
 // check of bind sources, the anonymous volumes of the image's VOLUME and
 // -v /path (Config.Volumes), and --volumes-from. Anonymous volumes get
 // their random names here; createVolumes makes them.
 func (e *Engine) planMounts(hc *container.HostConfig, cfg *container.Config) ([]container.MountPoint, error) {
+	if err := e.translateSources(hc); err != nil {
+		return nil, err
+	}
 	mps, err := mountPoints(hc)
 	if err != nil {
 		return nil, err

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/berthdesktop/berth/guestagent/image"
+	"github.com/berthdesktop/berth/hostshare"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 )
 
 func TestStatusStrings(t *testing.T) {
@@ -369,4 +371,42 @@ func FuzzParseBind(f *testing.F) {
 			t.Fatalf("accepted %q as %+v", s, b)
 		}
 	})
+}
+
+// TestTranslateSources: a Windows host's bind sources become VM paths;
+// one outside the shares is refused naming the host path; VM paths and
+// volumes are left as they are.
+func TestTranslateSources(t *testing.T) {
+	p, err := hostshare.ParseList("/run/host/c/Users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Engine{cfg: Config{Shares: p.ForHost("windows")}}
+	hc := &container.HostConfig{
+		Binds:  []string{`C:\Users\me\src:/src:ro`, "/c/Users/me/x:/x", "vol:/v", "/run/host/c/Users/me/y:/y"},
+		Mounts: []mount.Mount{{Type: mount.TypeBind, Source: `C:/Users/me/m`, Target: "/m"}, {Type: mount.TypeVolume, Source: "v2", Target: "/v2"}},
+	}
+	orig := hc.Binds[0]
+	binds := hc.Binds
+	if err := e.translateSources(hc); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"/run/host/c/Users/me/src:/src:ro", "/run/host/c/Users/me/x:/x", "vol:/v", "/run/host/c/Users/me/y:/y"}
+	if !slices.Equal(hc.Binds, want) || hc.Mounts[0].Source != "/run/host/c/Users/me/m" || hc.Mounts[1].Source != "v2" {
+		t.Fatalf("binds %q, mounts %+v", hc.Binds, hc.Mounts)
+	}
+	if binds[0] != orig {
+		t.Error("the request's slice was changed")
+	}
+	hc = &container.HostConfig{Binds: []string{`D:\data:/d`}}
+	err = e.translateSources(hc)
+	if err == nil || !strings.Contains(err.Error(), `Mounts denied`) || !strings.Contains(err.Error(), `D:\data`) {
+		t.Fatalf("source outside the shares: %v", err)
+	}
+	// A Linux or macOS host: nothing is translated.
+	e.cfg.Shares = p
+	hc = &container.HostConfig{Binds: []string{`C:\Users\me:/x`}}
+	if err := e.translateSources(hc); err != nil || hc.Binds[0] != `C:\Users\me:/x` {
+		t.Fatalf("linux host: %q %v", hc.Binds, err)
+	}
 }

@@ -13,10 +13,10 @@ import (
 
 // The channel's well-known ports.
 const (
-	PortDockerAPI uint32 = 2375
-	PortControl   uint32 = 1024
-	PortTunnel    uint32 = 1025
-	PortShell     uint32 = 1026
+	PortDockerAPI  uint32 = 2375
+	PortControl    uint32 = 1024
+	PortTunnel     uint32 = 1025
+	PortShell      uint32 = 1026
 	PortFileEvents uint32 = 1027
 )
 

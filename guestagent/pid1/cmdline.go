@@ -24,6 +24,7 @@ type Params struct {
 	Link   string    // berth.link=vsock|serial; "" serves every transport present
 	Engine string    // berth.engine=<path>: another engine binary (diagnostics, tests)
 	Debug  bool      // berth.debug: log each boot step with its time since kernel start
+	HostOS string    // berth.hostos: the host's OS, for the engine's reading of bind sources
 	Net    string    // berth.net=dhcp|static|auto; NetDHCP when absent
 }
 
@@ -76,6 +77,11 @@ func ParseCmdline(cmdline string) (Params, error) {
 			p.Net = val
 		case "berth.debug":
 			p.Debug = true
+		case "berth.hostos":
+			if val != "linux" && val != "darwin" && val != "windows" {
+				return Params{}, fmt.Errorf("%w: berth.hostos=%q", ErrBadParam, val)
+			}
+			p.HostOS = val
 		case "berth.engine":
 			if !path.IsAbs(val) || path.Clean(val) != val {
 				return Params{}, fmt.Errorf("%w: berth.engine=%q", ErrBadParam, val)

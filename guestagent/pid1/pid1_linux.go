@@ -283,6 +283,9 @@ func EngineArgs(p Params, hostGW netip.Addr) []string {
 	if hostGW.IsValid() {
 		args = append(args, "--host-gateway-ip", hostGW.String(), "--host-docker-internal")
 	}
+	if p.HostOS != "" {
+		args = append(args, "--host-os", p.HostOS)
+	}
 	// Containers get the proxies of daemon.json (the settings' proxies)
 	// as HTTP_PROXY and the rest, as with Docker Desktop.
 	args = append(args, "--container-proxies")

@@ -30,6 +30,7 @@ func main() {
 	fs.Bool("host-docker-internal", false, "")
 	fs.Bool("debug", false, "")
 	fs.Bool("container-proxies", false, "")
+	fs.String("host-os", "", "")
 	var hosts hostFlags
 	fs.Var(&hosts, "H", "repeatable; the stand-in serves the first")
 	args := os.Args[1:]
