@@ -29,6 +29,8 @@ type Files struct {
 	// are Berth's.
 	LinkDirs   []string
 	Executable string
+	// Autostart is the login entry, when Berth wrote one (start at login).
+	Autostart []string
 }
 
 // DefaultFiles are this user's Berth files: the layout under HomeDir,
@@ -43,7 +45,7 @@ func DefaultFiles() (Files, error) {
 	if err != nil {
 		return Files{}, err
 	}
-	f := Files{Layout: l, Settings: filepath.Join(dir, settings.FileName), LinkDirs: linkDirs()}
+	f := Files{Layout: l, Settings: filepath.Join(dir, settings.FileName), LinkDirs: linkDirs(), Autostart: AutostartFiles(GeneralHost{})}
 	if exe, err := os.Executable(); err == nil {
 		if r, err := filepath.EvalSymlinks(exe); err == nil {
 			exe = r
@@ -142,6 +144,9 @@ func (f Files) UninstallPlan() (Plan, error) {
 				p.add(path, "a link to the berth command")
 			}
 		}
+	}
+	for _, a := range f.Autostart {
+		p.add(a, "the entry that starts Berth at login")
 	}
 	p.Dirs = []string{sdir, l.Home}
 	return p, nil

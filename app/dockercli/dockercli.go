@@ -189,6 +189,62 @@ func Use(dir, name string) error {
 	return nil
 }
 
+// CredsStore is config.json's "credsStore" ("" when none is set).
+func CredsStore(dir string) (string, error) {
+	if dir == "" {
+		var err error
+		if dir, err = ConfigDir(); err != nil {
+			return "", err
+		}
+	}
+	cfg, err := readConfig(dir)
+	if err != nil {
+		return "", err
+	}
+	var s string
+	if raw, ok := cfg["credsStore"]; ok {
+		json.Unmarshal(raw, &s)
+	}
+	return s, nil
+}
+
+// SetCredsStore sets config.json's "credsStore" to helper (the docker CLI
+// then keeps registry credentials with docker-credential-<helper>), or
+// removes it when helper is "", keeping every other setting.
+func SetCredsStore(dir, helper string) error {
+	if dir == "" {
+		var err error
+		if dir, err = ConfigDir(); err != nil {
+			return err
+		}
+	}
+	cfg, err := readConfig(dir)
+	if err != nil {
+		return err
+	}
+	if helper == "" {
+		delete(cfg, "credsStore")
+	} else {
+		cfg["credsStore"], _ = json.Marshal(helper)
+	}
+	b, err := json.MarshalIndent(cfg, "", "\t")
+	if err != nil {
+		return fmt.Errorf("docker config: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("docker config folder %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, "config.json")
+	mode := os.FileMode(0o600)
+	if fi, err := os.Stat(path); err == nil {
+		mode = fi.Mode().Perm()
+	}
+	if err := writeFileAtomic(path, append(b, '\n'), mode); err != nil {
+		return fmt.Errorf("docker config %s: %w", path, err)
+	}
+	return nil
+}
+
 // readConfig reads config.json as raw fields, so that writing it back keeps
 // what Berth does not know (auths, credsStore, plugins...).
 func readConfig(dir string) (map[string]json.RawMessage, error) {

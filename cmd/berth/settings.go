@@ -238,6 +238,16 @@ func (c *settingsCmd) commit(cmd, what string, next *settings.Document, confirmR
 	if err != nil {
 		return c.fail(cmd, err)
 	}
+	// The General settings act on this machine (login entry, docker
+	// credential helper, backups) before the VM is asked anything.
+	old, _, _ := c.store.Load()
+	gh := desktop.GeneralHost{}
+	if err := desktop.ApplyGeneral(gh, old, next, c.diskPath()); err != nil {
+		c.fail(cmd, err)
+		fmt.Fprintln(c.stderr, "Nothing was saved.")
+		desktop.ApplyGeneral(gh, next, old, c.diskPath())
+		return 1
+	}
 	applied := false
 	if l, err := desktop.DefaultLayout(); err == nil {
 		if _, alive := desktop.DaemonPID(l); alive {
@@ -254,6 +264,7 @@ func (c *settingsCmd) commit(cmd, what string, next *settings.Document, confirmR
 			case err != nil:
 				c.fail(cmd, err)
 				fmt.Fprintln(c.stderr, "Nothing was saved; Berth runs with the settings it had.")
+				desktop.ApplyGeneral(gh, next, old, c.diskPath())
 				return 1
 			default:
 				applied = true
@@ -272,6 +283,15 @@ func (c *settingsCmd) commit(cmd, what string, next *settings.Document, confirmR
 		fmt.Fprintf(c.stdout, "%s saved; Berth is not running, so it takes effect at the next start\n", what)
 	}
 	return 0
+}
+
+// diskPath is the VM disk (for the backup exclusion).
+func (c *settingsCmd) diskPath() string {
+	l, err := desktop.DefaultLayout()
+	if err != nil {
+		return ""
+	}
+	return l.DiskPath()
 }
 
 // resetHint adds how to confirm a change that erases the VM's data.
