@@ -203,6 +203,15 @@ func TestSettingsApply(t *testing.T) {
 		if kb < 1200<<10 || kb > 1536<<10 {
 			t.Fatalf("MemTotal %d kB after setting 1536 MiB", kb)
 		}
+		// Swap and the VM's network are VM settings too.
+		e.berthOK(t, "settings", "set", "resources.swapMiB", "256")
+		if out := e.vmShell(t, "cat /proc/swaps"); !strings.Contains(out, "/var/lib/berth/swapfile") {
+			t.Fatalf("/proc/swaps after setting 256 MiB of swap:\n%s", out)
+		}
+		e.berthOK(t, "settings", "set", "resources.vmSubnet", "192.168.77.0/24")
+		if gw := e.vmShell(t, "ip route | awk '/^default/ {print $3}'"); gw != "192.168.77.2" {
+			t.Fatalf("the VM's gateway on 192.168.77.0/24 is %q", gw)
+		}
 		// The engine came back with the settings' daemon.json.
 		if out := e.vmShell(t, "cat /var/lib/berth/daemon.json; ps | grep '[e]ngine --data-root'"); !strings.Contains(out, "insecure-registries") || !strings.Contains(out, "--config-file /var/lib/berth/daemon.json") {
 			t.Fatalf("the engine after the restart:\n%s", out)

@@ -89,6 +89,10 @@ type Settings struct {
 	Shares []string
 	// VMDir holds the VM image (vmlinuz, initrd.img) for the VM's arch.
 	VMDir string
+	// SwapMiB is the VM's swap file (0: none); Subnet the VM's network
+	// ("" is the hypervisor's default).
+	SwapMiB int
+	Subnet  string
 }
 
 // The default VM resources.
@@ -176,6 +180,10 @@ func MachineConfig(l Layout, s Settings) machine.Config {
 		// The engine reads bind sources as this host writes them (a
 		// Windows docker CLI sends C:\x).
 		Cmdline: []string{"berth.hostos=" + runtime.GOOS},
+		Subnet:  s.Subnet,
+	}
+	if s.SwapMiB > 0 {
+		cfg.Cmdline = append(cfg.Cmdline, fmt.Sprintf("berth.swap=%d", s.SwapMiB))
 	}
 	for i, p := range s.Shares {
 		// The VM path is the host path on macOS and Linux, and under

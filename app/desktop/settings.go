@@ -8,14 +8,15 @@ import (
 
 // VMSettings takes the VM's resources from the user's settings document:
 // CPUs, memory, the disk size and the shared folders. The VM image folder
-// is not a setting; the caller finds it (FindVMDir). Swap, the disk's
-// location and the VM subnet are not given to the VM yet.
+// is not a setting; the caller finds it (FindVMDir).
 func VMSettings(d *settings.Document) Settings {
 	return Settings{
 		CPUs:      d.Resources.CPUs,
 		MemoryMiB: d.Resources.MemoryMiB,
 		DiskBytes: int64(d.Resources.DiskGiB) << 30,
 		Shares:    append([]string(nil), d.FileSharing.Paths...),
+		SwapMiB:   d.Resources.SwapMiB,
+		Subnet:    d.Resources.VMSubnet,
 	}
 }
 

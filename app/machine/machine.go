@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"strings"
 )
@@ -55,6 +56,9 @@ type Config struct {
 	// Cmdline holds extra kernel command line words, appended after the
 	// ones the driver writes itself.
 	Cmdline []string
+	// Subnet is the VM's network, an IPv4 CIDR such as 192.168.64.0/24;
+	// "" is the driver's default.
+	Subnet string
 	// ConsoleLogPath receives the guest serial console.
 	ConsoleLogPath string
 	// StateDir holds the driver's runtime files (sockets, pid files). It
@@ -185,6 +189,11 @@ func (c Config) Validate() error {
 	}
 	if c.StateDir == "" {
 		bad("StateDir", "empty")
+	}
+	if c.Subnet != "" {
+		if p, err := netip.ParsePrefix(c.Subnet); err != nil || !p.Addr().Is4() || p.Bits() > 29 {
+			bad("Subnet", "%q is not an IPv4 network of at least 8 addresses", c.Subnet)
+		}
 	}
 	switch c.Arch {
 	case "", ArchAMD64, ArchARM64:

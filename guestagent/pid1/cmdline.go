@@ -18,14 +18,15 @@ type Share struct {
 
 // Params are the kernel command line parameters pid1 reads.
 type Params struct {
-	Shares []Share   // berth.shares=<tag>=<path>[,...]
-	Time   time.Time // berth.time=<unix seconds>; zero when absent
-	Disk   string    // berth.disk=<device>; DefaultDisk when absent
-	Link   string    // berth.link=vsock|serial; "" serves every transport present
-	Engine string    // berth.engine=<path>: another engine binary (diagnostics, tests)
-	Debug  bool      // berth.debug: log each boot step with its time since kernel start
-	HostOS string    // berth.hostos: the host's OS, for the engine's reading of bind sources
-	Net    string    // berth.net=dhcp|static|auto; NetDHCP when absent
+	Shares  []Share   // berth.shares=<tag>=<path>[,...]
+	Time    time.Time // berth.time=<unix seconds>; zero when absent
+	Disk    string    // berth.disk=<device>; DefaultDisk when absent
+	Link    string    // berth.link=vsock|serial; "" serves every transport present
+	Engine  string    // berth.engine=<path>: another engine binary (diagnostics, tests)
+	Debug   bool      // berth.debug: log each boot step with its time since kernel start
+	HostOS  string    // berth.hostos: the host's OS, for the engine's reading of bind sources
+	SwapMiB int       // berth.swap: the size of the VM's swap file on the data disk (0: none)
+	Net     string    // berth.net=dhcp|static|auto; NetDHCP when absent
 }
 
 // The ways pid1 configures eth0 (berth.net; see the package doc).
@@ -77,6 +78,12 @@ func ParseCmdline(cmdline string) (Params, error) {
 			p.Net = val
 		case "berth.debug":
 			p.Debug = true
+		case "berth.swap":
+			n, err := strconv.Atoi(val)
+			if err != nil || n < 0 || n > 1<<20 {
+				return Params{}, fmt.Errorf("%w: berth.swap=%q", ErrBadParam, val)
+			}
+			p.SwapMiB = n
 		case "berth.hostos":
 			if val != "linux" && val != "darwin" && val != "windows" {
 				return Params{}, fmt.Errorf("%w: berth.hostos=%q", ErrBadParam, val)

@@ -176,6 +176,11 @@ func (g *guest) run() {
 		_ = os.MkdirAll(DataRoot, 0o711)
 	}
 	g.step("data disk")
+	go func() {
+		if err := g.setupSwap(); err != nil {
+			g.log.Warn("berth: swap", "err", err)
+		}
+	}()
 	g.mountShares()
 
 	// From here on the reaper waits for every child: no exec.Cmd.Wait after.
@@ -413,6 +418,7 @@ func (g *guest) poweroff(reason string) {
 	}
 	_ = unix.Kill(-1, unix.SIGKILL)
 	unix.Sync()
+	swapOff()
 	unmountAll(g.log)
 	unix.Sync()
 	fmt.Fprintln(os.Stdout, "berth: power off")

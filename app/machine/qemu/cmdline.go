@@ -137,7 +137,13 @@ func buildArgs(cfg machine.Config, env hostEnv) ([]string, error) {
 			"-device", "virtserialport,chardev=link,name=berth.link",
 		)
 	}
-	args = append(args, "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0")
+	netdev := "user,id=n0"
+	if cfg.Subnet != "" {
+		// QEMU's user network: the guest gets .15, the gateway (the
+		// host's loopback) is .2 and the resolver .3 of this network.
+		netdev += ",net=" + cfg.Subnet
+	}
+	args = append(args, "-netdev", netdev, "-device", "virtio-net-pci,netdev=n0")
 	if len(cfg.Shares) > 0 {
 		// vhost-user-fs needs guest memory shared with virtiofsd.
 		args = append(args,
