@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 
@@ -247,11 +249,27 @@ func (s *Service) restartWith(ctx context.Context, cur, next *settings.Document,
 		s.log.Warn("stop before restart", "err", err)
 	}
 	s.update(func(x *Status) { *x = Status{State: StateStopped} })
-	if reset && s.opts.DiskPath != "" {
+	var from, to string
+	if s.opts.DiskFile != nil {
+		from, to = s.opts.DiskFile(cur), s.opts.DiskFile(next)
+	}
+	if reset && from != "" {
 		progress("erasing the disk")
-		if err := os.Remove(s.opts.DiskPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := os.Remove(from); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("erase the disk: %w", err)
 		}
+	}
+	moved := false
+	if !reset && from != to {
+		progress(fmt.Sprintf("moving the disk to %s", to))
+		if err := moveFile(from, to); err != nil {
+			s.setDoc(cur)
+			if rerr := s.start(ctx); rerr != nil {
+				return fmt.Errorf("move the disk: %w; and the VM did not start again: %v", err, rerr)
+			}
+			return fmt.Errorf("move the disk: %w (%w)", err, ErrRolledBack)
+		}
+		moved = true
 	}
 	s.setDoc(next)
 	progress("starting the VM with the new settings")
@@ -263,6 +281,11 @@ func (s *Service) restartWith(ctx context.Context, cur, next *settings.Document,
 	}
 	s.log.Error("start with the new settings failed; starting with the previous ones", "err", err)
 	progress("the VM did not start with the new settings (" + err.Error() + "); starting it with the previous ones")
+	if moved {
+		if merr := moveFile(to, from); merr != nil {
+			return fmt.Errorf("start with the new settings: %w; the disk stays at %s: %v", err, to, merr)
+		}
+	}
 	s.setDoc(cur)
 	stop = s.relayProgress(progress)
 	rerr := s.start(ctx)
@@ -297,4 +320,87 @@ func (s *Service) relayProgress(progress func(string)) (stop func()) {
 		close(done)
 		<-exited
 	}
+}
+
+// moveFile moves a file to to (a folder made for it when missing): a
+// rename, or across filesystems a copy that keeps the file sparse, synced
+// before the original goes. A missing from is no error (no disk yet).
+func moveFile(from, to string) error {
+	if _, err := os.Stat(from); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o700); err != nil {
+		return err
+	}
+	if _, err := os.Stat(to); err == nil {
+		return fmt.Errorf("%s exists already", to)
+	}
+	if err := os.Rename(from, to); err == nil {
+		return nil
+	}
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	tmp := to + ".moving"
+	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fi.Mode().Perm())
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	if err := copySparse(out, in, fi.Size()); err != nil {
+		out.Close()
+		return fmt.Errorf("copy %s to %s: %w", from, tmp, err)
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, to); err != nil {
+		return err
+	}
+	return os.Remove(from)
+}
+
+// copySparse copies size bytes, leaving holes where the source reads as
+// zeros (a VM disk is mostly unwritten).
+func copySparse(out *os.File, in *os.File, size int64) error {
+	buf := make([]byte, 1<<20)
+	var off int64
+	for off < size {
+		n, err := in.ReadAt(buf, off)
+		if n > 0 {
+			chunk := buf[:n]
+			if !allZero(chunk) {
+				if _, werr := out.WriteAt(chunk, off); werr != nil {
+					return werr
+				}
+			}
+			off += int64(n)
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return err
+		}
+	}
+	return out.Truncate(size)
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }

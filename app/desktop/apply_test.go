@@ -106,7 +106,7 @@ func newApplyService(t *testing.T, doc *settings.Document) *applyService {
 			return vm, nil
 		},
 		Settings:     doc,
-		DiskPath:     filepath.Join(dir, "disk.img"),
+		DiskFile:     Layout{Home: dir}.DiskFile,
 		DockerSocket: filepath.Join(dir, "docker.sock"),
 		SkipContext:  true,
 		StopTimeout:  5 * time.Second,
@@ -264,5 +264,56 @@ func TestControlApply(t *testing.T) {
 	data, _ = bad.Marshal()
 	if _, err := c.Apply(ctx, data, nil); !errors.Is(err, ErrRolledBack) {
 		t.Fatalf("rolled back apply: %v", err)
+	}
+}
+
+// TestApplyMovesDisk: a new disk folder moves the disk with its data and
+// restarts the VM.
+func TestApplyMovesDisk(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	doc := testDoc()
+	a := newApplyService(t, doc)
+	from := a.opts.DiskFile(doc)
+	os.MkdirAll(filepath.Dir(from), 0o700)
+	if err := os.WriteFile(from, []byte("the data"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	next := doc.Clone()
+	next.Resources.DiskPath = filepath.Join(t.TempDir(), "elsewhere")
+	if _, err := a.Apply(ctx, next, nil); err != nil {
+		t.Fatal(err)
+	}
+	to := a.opts.DiskFile(next)
+	if b, err := os.ReadFile(to); err != nil || string(b) != "the data" {
+		t.Fatalf("disk at %s: %q %v", to, b, err)
+	}
+	if _, err := os.Stat(from); err == nil {
+		t.Fatalf("the disk is still at %s", from)
+	}
+	if a.count() != 2 {
+		t.Fatalf("%d VMs", a.count())
+	}
+}
+
+func TestCopySparse(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	f, _ := os.Create(src)
+	f.Truncate(8 << 20)
+	f.WriteAt([]byte("head"), 0)
+	f.WriteAt([]byte("tail"), 8<<20-4)
+	f.Close()
+	in, _ := os.Open(src)
+	defer in.Close()
+	out, _ := os.Create(filepath.Join(dir, "dst"))
+	if err := copySparse(out, in, 8<<20); err != nil {
+		t.Fatal(err)
+	}
+	out.Close()
+	a, _ := os.ReadFile(src)
+	b, _ := os.ReadFile(filepath.Join(dir, "dst"))
+	if string(a) != string(b) {
+		t.Fatal("copy differs")
 	}
 }

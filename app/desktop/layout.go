@@ -19,6 +19,7 @@ import (
 
 	"github.com/berthdesktop/berth/app/machine"
 	"github.com/berthdesktop/berth/hostshare"
+	"github.com/berthdesktop/berth/settings"
 )
 
 // Layout names every file Berth keeps under its home folder.
@@ -53,6 +54,15 @@ func (l Layout) StateDir() string { return filepath.Join(l.Home, "vm") }
 
 // DiskPath is the VM's raw data disk.
 func (l Layout) DiskPath() string { return filepath.Join(l.Home, "vm", "data.img") }
+
+// DiskFile is the VM's data disk for the settings d: in the folder
+// resources.diskPath names, else DiskPath.
+func (l Layout) DiskFile(d *settings.Document) string {
+	if d != nil && d.Resources.DiskPath != "" {
+		return filepath.Join(d.Resources.DiskPath, filepath.Base(l.DiskPath()))
+	}
+	return l.DiskPath()
+}
 
 // ConsoleLog receives the VM's serial console.
 func (l Layout) ConsoleLog() string { return filepath.Join(l.Home, "vm", "console.log") }
@@ -93,6 +103,8 @@ type Settings struct {
 	// ("" is the hypervisor's default).
 	SwapMiB int
 	Subnet  string
+	// DiskFile is the data disk's file ("" is Layout.DiskPath).
+	DiskFile string
 }
 
 // The default VM resources.
@@ -167,11 +179,14 @@ func CheckVMDir(d string) (string, error) {
 
 // MachineConfig is the VM description for settings s under layout l.
 func MachineConfig(l Layout, s Settings) machine.Config {
+	if s.DiskFile == "" {
+		s.DiskFile = l.DiskPath()
+	}
 	cfg := machine.Config{
 		Name:           "berth",
 		CPUs:           s.CPUs,
 		MemoryMiB:      s.MemoryMiB,
-		Disk:           machine.Disk{Path: l.DiskPath(), SizeBytes: s.DiskBytes},
+		Disk:           machine.Disk{Path: s.DiskFile, SizeBytes: s.DiskBytes},
 		Kernel:         filepath.Join(s.VMDir, "vmlinuz"),
 		Initrd:         filepath.Join(s.VMDir, "initrd.img"),
 		ConsoleLogPath: l.ConsoleLog(),

@@ -31,6 +31,17 @@ type Files struct {
 	Executable string
 	// Autostart is the login entry, when Berth wrote one (start at login).
 	Autostart []string
+	// Disk is the VM disk when the settings keep it elsewhere
+	// (resources.diskPath); "" is Layout.DiskPath.
+	Disk string
+}
+
+// disk is the VM disk's file.
+func (f Files) disk() string {
+	if f.Disk != "" {
+		return f.Disk
+	}
+	return f.Layout.DiskPath()
 }
 
 // DefaultFiles are this user's Berth files: the layout under HomeDir,
@@ -46,6 +57,11 @@ func DefaultFiles() (Files, error) {
 		return Files{}, err
 	}
 	f := Files{Layout: l, Settings: filepath.Join(dir, settings.FileName), LinkDirs: linkDirs(), Autostart: AutostartFiles(GeneralHost{})}
+	if st, err := settings.NewStore(); err == nil {
+		if d, _, err := st.Load(); err == nil {
+			f.Disk = l.DiskFile(d)
+		}
+	}
 	if exe, err := os.Executable(); err == nil {
 		if r, err := filepath.EvalSymlinks(exe); err == nil {
 			exe = r
@@ -89,7 +105,7 @@ const diskWhat = "the VM data disk: every container, image, volume and build cac
 // volumes); the settings are kept.
 func (f Files) PurgePlan() (Plan, error) {
 	p := Plan{Action: "purge"}
-	p.add(f.Layout.DiskPath(), diskWhat)
+	p.add(f.disk(), diskWhat)
 	return p, nil
 }
 
@@ -97,7 +113,7 @@ func (f Files) PurgePlan() (Plan, error) {
 // which are the defaults again at the next start.
 func (f Files) ResetPlan() (Plan, error) {
 	p := Plan{Action: "reset"}
-	p.add(f.Layout.DiskPath(), diskWhat)
+	p.add(f.disk(), diskWhat)
 	p.add(f.Settings, "your settings (CPUs, memory, disk, file sharing, proxies, daemon.json); the defaults are used from now on")
 	return p, nil
 }
@@ -111,7 +127,7 @@ func (f Files) ResetPlan() (Plan, error) {
 func (f Files) UninstallPlan() (Plan, error) {
 	p := Plan{Action: "uninstall", dockerConfig: f.DockerConfig}
 	l := f.Layout
-	p.add(l.DiskPath(), diskWhat)
+	p.add(f.disk(), diskWhat)
 	p.add(l.StateDir(), "the rest of the VM's folder: console log and the hypervisor's files")
 	p.add(l.RunDir(), "the docker socket, the control socket and the service's pid file")
 	p.add(l.DaemonLog(), "the service's log")

@@ -64,8 +64,9 @@ type Options struct {
 	Settings *settings.Document
 	// SystemProxy reads the system's proxies (proxies.mode system).
 	SystemProxy func(context.Context) (ProxyValues, error)
-	// DiskPath is the VM's disk, which a confirmed smaller disk erases.
-	DiskPath string
+	// DiskFile is the VM's disk for the settings given (Layout.DiskFile):
+	// a confirmed smaller disk erases it, a new resources.diskPath moves it.
+	DiskFile func(*settings.Document) string
 	// DockerSocket is where the docker socket is served.
 	DockerSocket string
 	// ShellSocket, when set, is spliced to the guest's shell port.

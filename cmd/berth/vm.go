@@ -426,7 +426,7 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) int {
 	svc := desktop.NewService(desktop.Options{
 		NewVMFor: func(d *settings.Document) (machine.VM, error) {
 			vs := desktop.VMSettings(d)
-			vs.VMDir = dir
+			vs.VMDir, vs.DiskFile = dir, l.DiskFile(d)
 			return qemu.Driver{Log: log}.New(desktop.MachineConfig(l, vs))
 		},
 		Settings: doc,
@@ -434,7 +434,7 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) int {
 			p, err := sysproxy.Read(ctx)
 			return desktop.ProxyValues{HTTP: p.HTTP, HTTPS: p.HTTPS, NoProxy: p.NoProxy}, err
 		},
-		DiskPath:     l.DiskPath(),
+		DiskFile:     l.DiskFile,
 		DockerSocket: l.DockerSocket(),
 		ShellSocket:  l.ShellSocket(),
 		StopTimeout:  stopTimeout,
