@@ -77,6 +77,7 @@ type Manifest struct {
 	KernelRelease string    `json:"kernelRelease"`
 	AgentVersion  string    `json:"agentVersion"`
 	AgentSHA256   string    `json:"agentSha256"`
+	InitSHA256    string    `json:"initSha256"`
 	Packages      []Package `json:"packages"`
 	Modules       []string  `json:"modules"`
 	Outputs       []Output  `json:"outputs"`
@@ -183,17 +184,25 @@ func Build(ctx context.Context, cfg Config) (*Manifest, error) {
 			return nil, err
 		}
 	}
-	// The agent, run by the kernel through /init's #! line.
+	// The agent (the engine), and PID 1 in a binary of its own (/init),
+	// which starts without the engine's package initialisation.
 	agent := filepath.Join(work, "berth-agent")
-	if err := buildAgent(ctx, cfg, agent); err != nil {
+	if err := buildAgent(ctx, cfg, agent, "./cmd/berth-agent"); err != nil {
 		return nil, err
 	}
 	if m.AgentSHA256, err = fileSHA256(agent); err != nil {
 		return nil, err
 	}
+	initBin := filepath.Join(work, "berth-init")
+	if err := buildAgent(ctx, cfg, initBin, "./cmd/berth-init"); err != nil {
+		return nil, err
+	}
+	if m.InitSHA256, err = fileSHA256(initBin); err != nil {
+		return nil, err
+	}
 	entries := []Entry{
 		{Path: "berth-agent", Mode: modeFile | 0o755, Source: agent},
-		{Path: "init", Mode: modeFile | 0o755, Data: []byte("#!/berth-agent init\n")},
+		{Path: "init", Mode: modeFile | 0o755, Source: initBin},
 		{Path: "bin/sh", Mode: modeSymlink | 0o777, Link: "busybox"},
 		{Path: "dev/console", Mode: modeCharDev | 0o600, DevMajor: 5, DevMinor: 1},
 		{Path: "dev", Mode: modeDir | 0o755},
@@ -348,10 +357,11 @@ func ParseShowDepends(text, root string) ([]string, error) {
 	return out, nil
 }
 
-// buildAgent cross-compiles the static agent reproducibly.
-func buildAgent(ctx context.Context, cfg Config, out string) error {
+// buildAgent cross-compiles a static guest binary (pkg: ./cmd/berth-agent
+// or ./cmd/berth-init) reproducibly.
+func buildAgent(ctx context.Context, cfg Config, out, pkg string) error {
 	ldflags := "-s -w -buildid= -X github.com/berthdesktop/berth/guestagent/pid1.Version=" + cfg.Version
-	cmd := []string{"build", "-trimpath", "-buildvcs=false", "-ldflags", ldflags, "-o", out, "./cmd/berth-agent"}
+	cmd := []string{"build", "-trimpath", "-buildvcs=false", "-ldflags", ldflags, "-o", out, pkg}
 	return goCommand(ctx, cfg.RepoRoot, cfg.Arch, cmd...)
 }
 
