@@ -36,7 +36,9 @@ type Config struct {
 // kernel lacks (or has built in) are skipped.
 var (
 	bootModules = []string{
-		"virtio_pci", "virtio_mmio", "virtio_blk", "virtio_net", "virtio_console", "virtiofs",
+		// The network first: its DHCP exchange is the longest wait before
+		// the engine starts, and goes on while the disk mounts.
+		"virtio_pci", "virtio_mmio", "virtio_net", "virtio_blk", "virtio_console", "virtiofs",
 	}
 	lateModules = []string{
 		"vsock", "vmw_vsock_virtio_transport", "evdev", "button", "gpio_keys",

@@ -24,10 +24,12 @@ const (
 	resolvConf = "/etc/resolv.conf"
 )
 
-// setupNetwork brings up lo and eth0 the way mode (berth.net) says. With
-// DHCP it returns once the first lease is applied or the wait for it is
-// over; the lease is kept by a goroutine for the life of the VM.
-func setupNetwork(log *slog.Logger, mode string) error {
+// setupNetwork brings up lo and eth0 the way mode (berth.net) says, once
+// eth0 exists: it may start before the device's driver has loaded, and
+// gives up a second after devicesLoaded closes without one. With DHCP it
+// returns once the first lease is applied or the wait for it is over; the
+// lease is kept by a goroutine for the life of the VM.
+func setupNetwork(log *slog.Logger, mode string, devicesLoaded <-chan struct{}) error {
 	lo, err := netlink.LinkByName("lo")
 	if err != nil {
 		return fmt.Errorf("find lo: %w", err)
@@ -36,10 +38,19 @@ func setupNetwork(log *slog.Logger, mode string) error {
 		return fmt.Errorf("bring up lo: %w", err)
 	}
 	var eth netlink.Link
-	deadline := time.Now().Add(3 * time.Second)
+	var deadline time.Time
 	for {
 		eth, err = netlink.LinkByName(netIface)
-		if err == nil || time.Now().After(deadline) {
+		if err == nil {
+			break
+		}
+		if deadline.IsZero() {
+			select {
+			case <-devicesLoaded:
+				deadline = time.Now().Add(time.Second)
+			default:
+			}
+		} else if time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)

@@ -134,6 +134,22 @@ func (g *guest) boot() error {
 	// Modules load two at a time in the background, the boot list first;
 	// each step below waits for the list it needs.
 	g.modules = startModules(g.log, moduleWorkers, loadModule, ModulesLoad, ModulesEngineLoad, ModulesLateLoad)
+	// The network comes up as soon as its device is there (setupNetwork
+	// waits for eth0): the DHCP exchange goes on beside the rest of the
+	// modules and the disk.
+	g.networkReady = make(chan struct{})
+	devices := make(chan struct{})
+	go func() {
+		g.modules.wait(ModulesLoad)
+		close(devices)
+	}()
+	go func() {
+		defer close(g.networkReady)
+		if err := setupNetwork(g.log, g.params.Net, devices); err != nil {
+			g.log.Warn("berth: network", "err", err)
+		}
+		g.step("network")
+	}()
 	// What only the engine needs goes on beside the disk and the channel.
 	g.engineDeps.Add(2)
 	go func() {
@@ -155,17 +171,6 @@ func (g *guest) boot() error {
 
 // run starts the services and waits for the shutdown request.
 func (g *guest) run() {
-	var netWG sync.WaitGroup
-	netWG.Add(1)
-	g.networkReady = make(chan struct{})
-	go func() {
-		defer netWG.Done()
-		defer close(g.networkReady)
-		if err := setupNetwork(g.log, g.params.Net); err != nil {
-			g.log.Warn("berth: network", "err", err)
-		}
-		g.step("network")
-	}()
 
 	needSerial := g.params.Link != "vsock"
 	linkVirtioPorts(g.log, needSerial)
@@ -216,7 +221,7 @@ func (g *guest) run() {
 				g.log.Debug("berth: memory at ready", "meminfo", strings.Join(strings.Fields(string(mi)), " "))
 			}
 		}
-		netWG.Wait()
+		<-g.networkReady
 		fmt.Fprintf(os.Stdout, "berth: agent ready in %d ms, %d MiB in use\n", bootTime().Milliseconds(), memoryInUse()>>20)
 	}()
 
