@@ -3,6 +3,7 @@ package settings
 import (
 	"errors"
 	"fmt"
+	"github.com/berthdesktop/berth/internal/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -120,37 +121,8 @@ func (s *Store) Save(d *Document, resetConfirmed bool) error {
 // writeAtomic replaces path with data so that a crash leaves the old file
 // or the new one, never a part.
 func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("create settings folder: %w", err)
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write settings: %w", err)
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("write settings: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync settings: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write settings: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("replace settings: %w", err)
-	}
-	ok = true
-	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("sync settings folder: %w", err)
-	}
-	return nil
+	return atomicfile.Write(path, data, 0o600)
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/berthdesktop/berth/internal/atomicfile"
 	"log/slog"
 	"os"
 	"path"
@@ -238,7 +239,7 @@ func Build(ctx context.Context, cfg Config) (*Manifest, error) {
 		name string
 		data []byte
 	}{{"vmlinuz", kernel}, {"initrd.img", initrd.Bytes()}} {
-		if err := writeAtomic(filepath.Join(dest, o.name), o.data, 0o644); err != nil {
+		if err := atomicfile.Write(filepath.Join(dest, o.name), o.data, 0o644); err != nil {
 			return nil, err
 		}
 		sum := sha256.Sum256(o.data)
@@ -248,7 +249,7 @@ func Build(ctx context.Context, cfg Config) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode manifest: %w", err)
 	}
-	if err := writeAtomic(filepath.Join(dest, "manifest.json"), append(mj, '\n'), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(dest, "manifest.json"), append(mj, '\n'), 0o644); err != nil {
 		return nil, err
 	}
 	log.Info("vmimage: built", "arch", cfg.Arch, "kernel", kver, "initrdBytes", initrd.Len(), "modules", len(m.Modules))
@@ -372,34 +373,6 @@ func goCommand(ctx context.Context, dir, arch string, args ...string) error {
 	c := commandEnv(ctx, dir, goBin, args, "GOOS=linux", "GOARCH="+arch, "CGO_ENABLED=0")
 	if out, err := c.CombinedOutput(); err != nil {
 		return fmt.Errorf("go %s (GOARCH=%s): %w: %s", strings.Join(args, " "), arch, err, out)
-	}
-	return nil
-}
-
-// writeAtomic writes data to path through a synced temporary file.
-func writeAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("sync %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("rename %s: %w", path, err)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/berthdesktop/berth/internal/atomicfile"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -86,7 +87,7 @@ func EnsureContext(dir, host string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("docker context %s: %w", ContextName, err)
 	}
-	if err := writeFileAtomic(path, b, 0o644); err != nil {
+	if err := atomicfile.Write(path, b, 0o644); err != nil {
 		return fmt.Errorf("docker context %s: %w", ContextName, err)
 	}
 	return nil
@@ -183,7 +184,7 @@ func Use(dir, name string) error {
 	if fi, err := os.Stat(path); err == nil {
 		mode = fi.Mode().Perm()
 	}
-	if err := writeFileAtomic(path, append(b, '\n'), mode); err != nil {
+	if err := atomicfile.Write(path, append(b, '\n'), mode); err != nil {
 		return fmt.Errorf("docker config %s: %w", path, err)
 	}
 	return nil
@@ -239,7 +240,7 @@ func SetCredsStore(dir, helper string) error {
 	if fi, err := os.Stat(path); err == nil {
 		mode = fi.Mode().Perm()
 	}
-	if err := writeFileAtomic(path, append(b, '\n'), mode); err != nil {
+	if err := atomicfile.Write(path, append(b, '\n'), mode); err != nil {
 		return fmt.Errorf("docker config %s: %w", path, err)
 	}
 	return nil
@@ -267,38 +268,4 @@ func readConfig(dir string) (map[string]json.RawMessage, error) {
 		cfg = map[string]json.RawMessage{}
 	}
 	return cfg, nil
-}
-
-// writeFileAtomic writes a temporary file, syncs it, renames it over path
-// and syncs the folder.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/berthdesktop/berth/internal/atomicfile"
 	"os"
 	"path/filepath"
 )
@@ -16,47 +17,13 @@ import (
 
 const metaFile = "config.v2.json"
 
-// writeFileAtomic replaces path with data so that a crash leaves either the
-// old or the new content.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	name := tmp.Name()
-	_, werr := tmp.Write(data)
-	if werr == nil {
-		werr = tmp.Sync()
-	}
-	if cerr := tmp.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(name, path)
-	}
-	if werr != nil {
-		os.Remove(name)
-		return fmt.Errorf("write %s: %w", path, werr)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync dir of %s: %w", path, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync dir of %s: %w", path, err)
-	}
-	return nil
-}
-
 // saveMeta persists m into its container directory.
 func saveMeta(dir string, m *meta) error {
 	data, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("encode container %s: %w", m.ID, err)
 	}
-	return writeFileAtomic(filepath.Join(dir, metaFile), data)
+	return atomicfile.Write(filepath.Join(dir, metaFile), data, 0o600)
 }
 
 // loadMetas reads every container directory under root. Directories without

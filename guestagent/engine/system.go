@@ -5,6 +5,7 @@ package engine
 import (
 	"bufio"
 	"context"
+	"github.com/berthdesktop/berth/internal/atomicfile"
 	"os"
 	goruntime "runtime"
 	"strconv"
@@ -120,7 +121,7 @@ func (e *Engine) engineID() string {
 	}
 	id := newID()
 	id = id[:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:32]
-	_ = writeFileAtomic(p, []byte(id+"\n"))
+	_ = atomicfile.Write(p, []byte(id+"\n"), 0o600)
 	return id
 }
 

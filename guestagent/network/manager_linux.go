@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/berthdesktop/berth/internal/atomicfile"
 	"log/slog"
 	"maps"
 	"net/netip"
@@ -469,7 +470,7 @@ func (m *Manager) saveLocked() error {
 	if err != nil {
 		return fmt.Errorf("encode networks: %w", err)
 	}
-	return writeFileAtomic(m.file(), b)
+	return atomicfile.Write(m.file(), b, 0o600)
 }
 
 func loadNetworks(path string) ([]Network, error) {
@@ -485,33 +486,4 @@ func loadNetworks(path string) ([]Network, error) {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	return defs, nil
-}
-
-// writeFileAtomic writes b to path through a synced temporary file
-// renamed into place, then syncs the directory.
-func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("sync %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
 }

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berthdesktop/berth/internal/atomicfile"
 	"log/slog"
 	"math"
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -385,7 +385,7 @@ func (c *dhcpClient) apply(old, b *boundLease) error {
 		_ = netlink.RouteDel(&netlink.Route{LinkIndex: c.link.Attrs().Index, Gw: old.Router.AsSlice()})
 	}
 	if old == nil || string(old.ResolvConf(c.iface)) != string(b.ResolvConf(c.iface)) {
-		if err := writeFileAtomic(c.resolvConf, b.ResolvConf(c.iface)); err != nil {
+		if err := atomicfile.Write(c.resolvConf, b.ResolvConf(c.iface), 0o644); err != nil {
 			return err
 		}
 	}
@@ -403,39 +403,6 @@ func (c *dhcpClient) drop(b *boundLease) {
 
 func prefixIPNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), 32)}
-}
-
-// writeFileAtomic replaces path with data, so that readers, and a crash at
-// any point, see the old file or the new one.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 // sleepCtx waits d or until ctx ends; it reports whether ctx is still on.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berthdesktop/berth/internal/atomicfile"
 	"os"
 	"time"
 
@@ -51,7 +52,7 @@ func (g *guest) ApplyEngineConfig(ctx context.Context, doc []byte) (bool, error)
 	if existed && bytes.Equal(old, doc) {
 		return false, nil
 	}
-	if err := writeFileAtomic(EngineConfigPath, doc); err != nil {
+	if err := atomicfile.Write(EngineConfigPath, doc, 0o644); err != nil {
 		return false, err
 	}
 	g.log.Info("berth: restarting the engine with a new daemon.json")
@@ -64,7 +65,7 @@ func (g *guest) ApplyEngineConfig(ctx context.Context, doc []byte) (bool, error)
 	}
 	g.log.Error("berth: the engine did not start with the new daemon.json; putting the previous one back", "err", runErr)
 	if existed {
-		err = writeFileAtomic(EngineConfigPath, old)
+		err = atomicfile.Write(EngineConfigPath, old, 0o644)
 	} else {
 		err = os.Remove(EngineConfigPath)
 	}

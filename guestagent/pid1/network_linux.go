@@ -3,6 +3,7 @@ package pid1
 import (
 	"context"
 	"fmt"
+	"github.com/berthdesktop/berth/internal/atomicfile"
 	"log/slog"
 	"net"
 	"time"
@@ -98,7 +99,7 @@ func configureStatic(link netlink.Link, resolvPath string) error {
 	if err := netlink.RouteReplace(route); err != nil {
 		return fmt.Errorf("default route via %s: %w", gatewayIP, err)
 	}
-	if err := writeFileAtomic(resolvPath, []byte("nameserver "+nameserver+"\n")); err != nil {
+	if err := atomicfile.Write(resolvPath, []byte("nameserver "+nameserver+"\n"), 0o644); err != nil {
 		return err
 	}
 	return nil
