@@ -281,6 +281,9 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		if ds.Error != "" {
 			fmt.Fprintf(stdout, "error:    %s\nnext:     %s\n", ds.Error, ds.Hint)
 		}
+		if ds.Warning != "" {
+			fmt.Fprintf(stdout, "warning:  %s\n", ds.Warning)
+		}
 		if ds.PID != 0 {
 			fmt.Fprintf(stdout, "pid:      %d (VM %d)\n", ds.PID, ds.VMPID)
 		}

@@ -102,21 +102,31 @@ func (s *Server) networkConnect(w http.ResponseWriter, r *http.Request, p params
 	if err != nil {
 		return err
 	}
-	if err := checkJSONContentType(r.Header.Get("Content-Type"), r.ContentLength != 0); err != nil {
+	req, err := decodeEndpointRequest(r, func(q *network.ConnectRequest) string { return q.Container })
+	if err != nil {
 		return err
 	}
-	var req network.ConnectRequest
-	if err := decodeJSON(r.Body, &req, true); err != nil {
-		return err
-	}
-	if req.Container == "" {
-		return invalidParameterf("no container name or ID supplied")
-	}
-	if err := b.NetworkConnect(r.Context(), p["id"], req); err != nil {
+	if err := b.NetworkConnect(r.Context(), p["id"], *req); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// decodeEndpointRequest reads the JSON body of connect and disconnect,
+// whose container (container(req)) is required.
+func decodeEndpointRequest[T any](r *http.Request, container func(*T) string) (*T, error) {
+	if err := checkJSONContentType(r.Header.Get("Content-Type"), r.ContentLength != 0); err != nil {
+		return nil, err
+	}
+	req := new(T)
+	if err := decodeJSON(r.Body, req, true); err != nil {
+		return nil, err
+	}
+	if container(req) == "" {
+		return nil, invalidParameterf("no container name or ID supplied")
+	}
+	return req, nil
 }
 
 // networkDisconnect serves POST /networks/{id}/disconnect.
@@ -125,17 +135,11 @@ func (s *Server) networkDisconnect(w http.ResponseWriter, r *http.Request, p par
 	if err != nil {
 		return err
 	}
-	if err := checkJSONContentType(r.Header.Get("Content-Type"), r.ContentLength != 0); err != nil {
+	req, err := decodeEndpointRequest(r, func(q *network.DisconnectRequest) string { return q.Container })
+	if err != nil {
 		return err
 	}
-	var req network.DisconnectRequest
-	if err := decodeJSON(r.Body, &req, true); err != nil {
-		return err
-	}
-	if req.Container == "" {
-		return invalidParameterf("no container name or ID supplied")
-	}
-	if err := b.NetworkDisconnect(r.Context(), p["id"], req); err != nil {
+	if err := b.NetworkDisconnect(r.Context(), p["id"], *req); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)
