@@ -284,7 +284,7 @@ func TestPolicyTranslateWindowsHost(t *testing.T) {
 }
 
 func FuzzParseHostPath(f *testing.F) {
-	for _, s := range []string{`C:\Users\me`, `c:/x/../..`, `/c/x`, `//c/x`, `\\srv\share\x`, "/Users/me", "/tmp/../..", "rel", `\\`, `//`} {
+	for _, s := range []string{`C:\Users\me`, `c:/x/../..`, `/c/x`, `//c/x`, `\\srv\share\x`, "/Users/me", "/tmp/../..", "rel", `\\`, `//`, "//./A/0", `\\?\C:\x`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

@@ -43,11 +43,17 @@ func ParseHostPath(goos, s string) (string, error) {
 	case len(p) >= 3 && p[0] == '/' && p[1] == '/' && isLetter(p[2]) && (len(p) == 3 || p[3] == '/'):
 		// //c or //c/x
 		return windowsDrive(p[2], p[3:]), nil
+	case strings.HasPrefix(p, "//./") || strings.HasPrefix(p, "//?/"):
+		return "", fmt.Errorf("host path %q: a device path (\\\\.\\ or \\\\?\\) is not a folder that can be shared", s)
 	case strings.HasPrefix(p, "//") && !strings.HasPrefix(p, "///"):
 		// \\server\share\x
 		parts := strings.Split(strings.Trim(path.Clean("/"+p[2:]), "/"), "/")
 		if len(parts) < 2 || parts[0] == "" || parts[0] == "." || parts[0] == ".." || parts[1] == ".." {
 			return "", fmt.Errorf("host path %q: a network path needs a server and a share", s)
+		}
+		if len(parts[0]) == 1 && isLetter(parts[0][0]) {
+			// //c/x is drive C: (Git Bash); a one-letter server cannot be named so.
+			return "", fmt.Errorf("host path %q: a network path's server needs more than one letter (//%s/... is drive %s:)", s, parts[0], strings.ToUpper(parts[0]))
 		}
 		return `\\` + strings.Join(parts, `\`), nil
 	}
