@@ -157,37 +157,13 @@ func CurrentContext(dir string) (string, error) {
 // Use makes name the current context in config.json, keeping every other
 // setting; "" goes back to the default context.
 func Use(dir, name string) error {
-	if dir == "" {
-		var err error
-		if dir, err = ConfigDir(); err != nil {
-			return err
+	return updateConfig(dir, func(cfg map[string]json.RawMessage) {
+		if name == "" {
+			delete(cfg, "currentContext")
+		} else {
+			cfg["currentContext"], _ = json.Marshal(name)
 		}
-	}
-	cfg, err := readConfig(dir)
-	if err != nil {
-		return err
-	}
-	if name == "" {
-		delete(cfg, "currentContext")
-	} else {
-		cfg["currentContext"], _ = json.Marshal(name)
-	}
-	b, err := json.MarshalIndent(cfg, "", "\t")
-	if err != nil {
-		return fmt.Errorf("docker config: %w", err)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("docker config folder %s: %w", dir, err)
-	}
-	path := filepath.Join(dir, "config.json")
-	mode := os.FileMode(0o600)
-	if fi, err := os.Stat(path); err == nil {
-		mode = fi.Mode().Perm()
-	}
-	if err := atomicfile.Write(path, append(b, '\n'), mode); err != nil {
-		return fmt.Errorf("docker config %s: %w", path, err)
-	}
-	return nil
+	})
 }
 
 // CredsStore is config.json's "credsStore" ("" when none is set).
@@ -213,6 +189,18 @@ func CredsStore(dir string) (string, error) {
 // then keeps registry credentials with docker-credential-<helper>), or
 // removes it when helper is "", keeping every other setting.
 func SetCredsStore(dir, helper string) error {
+	return updateConfig(dir, func(cfg map[string]json.RawMessage) {
+		if helper == "" {
+			delete(cfg, "credsStore")
+		} else {
+			cfg["credsStore"], _ = json.Marshal(helper)
+		}
+	})
+}
+
+// updateConfig reads config.json of dir ("" is ConfigDir), lets change
+// edit its fields and writes it back atomically, keeping its mode.
+func updateConfig(dir string, change func(map[string]json.RawMessage)) error {
 	if dir == "" {
 		var err error
 		if dir, err = ConfigDir(); err != nil {
@@ -223,11 +211,7 @@ func SetCredsStore(dir, helper string) error {
 	if err != nil {
 		return err
 	}
-	if helper == "" {
-		delete(cfg, "credsStore")
-	} else {
-		cfg["credsStore"], _ = json.Marshal(helper)
-	}
+	change(cfg)
 	b, err := json.MarshalIndent(cfg, "", "\t")
 	if err != nil {
 		return fmt.Errorf("docker config: %w", err)

@@ -191,6 +191,13 @@ func ownEngine(t *testing.T, name string) *engine {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return e.ownedBy(t)
+}
+
+// ownedBy makes e the test's: stopped and cleaned up when it ends, watched,
+// and holding the test image.
+func (e *engine) ownedBy(t *testing.T) *engine {
+	t.Helper()
 	t.Cleanup(e.cleanup)
 	t.Cleanup(func() { _ = e.stop() })
 	e.watch(t)

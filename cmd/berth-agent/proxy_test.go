@@ -109,13 +109,7 @@ func proxyEngine(t *testing.T, name string, doc map[string]any, args ...string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(e.cleanup)
-	t.Cleanup(func() { _ = e.stop() })
-	e.watch(t)
-	if r := e.docker(nil, "load", "-i", imageTar); r.code != 0 {
-		t.Fatalf("%v", r)
-	}
-	return e
+	return e.ownedBy(t)
 }
 
 // TestContainerProxies runs containers on engines whose daemon.json has

@@ -229,7 +229,8 @@ func (c *settingsCmd) commit(cmd, what string, next *settings.Document, confirmR
 	if err := settings.Validate(next, c.store.Host); err != nil {
 		return c.fail(cmd, err)
 	}
-	if old, _, err := c.store.Load(); err == nil {
+	old, _, lerr := c.store.Load()
+	if lerr == nil {
 		if err := settings.CheckChange(old, next, confirmReset); err != nil {
 			return c.fail(cmd, resetHint(err))
 		}
@@ -240,7 +241,6 @@ func (c *settingsCmd) commit(cmd, what string, next *settings.Document, confirmR
 	}
 	// The General settings act on this machine (login entry, docker
 	// credential helper, backups) before the VM is asked anything.
-	old, _, _ := c.store.Load()
 	gh := desktop.GeneralHost{}
 	if err := desktop.ApplyGeneral(gh, old, next, c.diskPath()); err != nil {
 		c.fail(cmd, err)

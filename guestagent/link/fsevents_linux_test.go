@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -87,7 +88,7 @@ func waitInotify(t *testing.T, fd int) inotifyEvent {
 	for time.Now().Before(deadline) {
 		n, err := unix.Read(fd, buf)
 		if n > 0 {
-			raw := (*unix.InotifyEvent)(unsafePointer(buf))
+			raw := (*unix.InotifyEvent)(unsafe.Pointer(&buf[0]))
 			name := ""
 			if raw.Len > 0 {
 				nb := buf[unix.SizeofInotifyEvent : unix.SizeofInotifyEvent+int(raw.Len)]
