@@ -10,11 +10,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/berthdesktop/berth/app/hostlink"
 	"github.com/berthdesktop/berth/settings"
 )
 
@@ -74,6 +76,21 @@ func ListenControl(l Layout, svc *Service, log *slog.Logger) (*ControlServer, er
 	}
 	c := &ControlServer{svc: svc, layout: l, ln: ln, stopCh: make(chan struct{})}
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /volumes/{name}/files", func(w http.ResponseWriter, r *http.Request) {
+		files, err := svc.VolumeFiles(r.Context(), r.PathValue("name"), r.URL.Query().Get("path"))
+		var se *hostlink.StatusError
+		switch {
+		case errors.Is(err, ErrNotRunning):
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		case errors.As(err, &se):
+			http.Error(w, se.Message(), se.Code)
+		case err != nil:
+			http.Error(w, err.Error(), http.StatusBadGateway)
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(files)
+		}
+	})
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		rctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		if err := svc.Refresh(rctx); err != nil {
@@ -274,6 +291,29 @@ type applyError struct {
 func (e *applyError) Error() string { return e.msg }
 
 func (e *applyError) Is(target error) bool { return e.rolledBack && target == ErrRolledBack }
+
+// VolumeFiles lists a folder (path, relative to the volume's root) of the
+// running engine's volume name.
+func (c *ControlClient) VolumeFiles(ctx context.Context, name, path string) ([]hostlink.VolumeEntry, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://berth/volumes/"+url.PathEscape(name)+"/files?path="+url.QueryEscape(path), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w at %s: %w", ErrNoDaemon, c.path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("volume %s: %s", name, bytes.TrimSpace(body))
+	}
+	var out []hostlink.VolumeEntry
+	if err := json.Unmarshal(body, &out); err != nil {
+		return nil, fmt.Errorf("volume %s: %w", name, err)
+	}
+	return out, nil
+}
 
 // Close drops idle connections.
 func (c *ControlClient) Close() { c.http.CloseIdleConnections() }

@@ -47,8 +47,21 @@ type Status struct {
 	// Warning tells of something that did not apply while the service
 	// runs (the engine's configuration, say), with what to do.
 	Warning string `json:"warning,omitempty"`
+	// Resources is what the VM has and uses.
+	Resources Resources `json:"resources"`
 	// Since is when the current state began.
 	Since time.Time `json:"since"`
+}
+
+// Resources are the VM's CPUs and memory in force and what it uses; the
+// use is 0 when the guest has not said (not running).
+type Resources struct {
+	CPUs          int    `json:"cpus"`
+	MemoryMiB     int    `json:"memoryMiB"`
+	MemUsedMiB    uint64 `json:"memUsedMiB"`
+	MemTotalMiB   uint64 `json:"memTotalMiB"`
+	DiskUsedBytes uint64 `json:"diskUsedBytes"`
+	DiskSizeBytes uint64 `json:"diskSizeBytes"`
 }
 
 // Options configure a Service.
@@ -118,7 +131,14 @@ func NewService(opts Options) *Service {
 func (s *Service) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.status
+	st := s.status
+	if st.State != StateRunning {
+		st.Resources = Resources{}
+	}
+	if s.doc != nil {
+		st.Resources.CPUs, st.Resources.MemoryMiB = s.doc.Resources.CPUs, s.doc.Resources.MemoryMiB
+	}
+	return st
 }
 
 // Changed returns a channel closed at the next change of Status.
@@ -337,12 +357,29 @@ func (s *Service) Refresh(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("guest status: %w", err)
 	}
+	disk, derr := client.Disk(ctx)
 	s.update(func(x *Status) {
 		if x.State == StateRunning {
 			x.Engine, x.Versions = gst.Engine, gst.Versions
+			x.Resources.MemTotalMiB = gst.MemTotalBytes >> 20
+			x.Resources.MemUsedMiB = (gst.MemTotalBytes - min(gst.MemAvailableBytes, gst.MemTotalBytes)) >> 20
+			if derr == nil {
+				x.Resources.DiskUsedBytes, x.Resources.DiskSizeBytes = disk.UsedBytes, disk.TotalBytes
+			}
 		}
 	})
 	return nil
+}
+
+// VolumeFiles lists a folder of one of the engine's volumes.
+func (s *Service) VolumeFiles(ctx context.Context, name, path string) ([]hostlink.VolumeEntry, error) {
+	s.mu.Lock()
+	client, running := s.client, s.status.State == StateRunning
+	s.mu.Unlock()
+	if !running || client == nil {
+		return nil, ErrNotRunning
+	}
+	return client.VolumeFiles(ctx, name, path)
 }
 
 // pingDocker asks GET /_ping on the docker socket until it answers OK.

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 )
@@ -20,6 +21,17 @@ type Status struct {
 	Engine        string   `json:"engine"` // "ready", "starting" or "failed"
 	Versions      Versions `json:"versions"`
 	UptimeSeconds float64  `json:"uptimeSeconds"`
+	// The VM's memory, in bytes; 0 when the guest did not say.
+	MemTotalBytes     uint64 `json:"memTotalBytes,omitempty"`
+	MemAvailableBytes uint64 `json:"memAvailableBytes,omitempty"`
+}
+
+// VolumeEntry is one item of a volume folder's listing.
+type VolumeEntry struct {
+	Name     string    `json:"name"`
+	Dir      bool      `json:"dir"`
+	Size     int64     `json:"size"`
+	Modified time.Time `json:"modified"`
 }
 
 // Versions of the guest's software.
@@ -123,6 +135,14 @@ func (c *Client) Disk(ctx context.Context) (Disk, error) {
 	var d Disk
 	err := c.do(ctx, http.MethodGet, "/disk", nil, &d)
 	return d, err
+}
+
+// VolumeFiles lists the folder path (relative to the volume's root) of
+// the engine's volume name.
+func (c *Client) VolumeFiles(ctx context.Context, name, path string) ([]VolumeEntry, error) {
+	var out []VolumeEntry
+	err := c.do(ctx, http.MethodGet, "/volumes/"+url.PathEscape(name)+"/files?path="+url.QueryEscape(path), nil, &out)
+	return out, err
 }
 
 // SetTime sets the guest clock.

@@ -5,9 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -25,6 +31,17 @@ type Status struct {
 	Engine        string            `json:"engine"`
 	Versions      map[string]string `json:"versions"`
 	UptimeSeconds float64           `json:"uptimeSeconds"`
+	// Memory of the VM from /proc/meminfo, in bytes (0 when unreadable).
+	MemTotalBytes     uint64 `json:"memTotalBytes,omitempty"`
+	MemAvailableBytes uint64 `json:"memAvailableBytes,omitempty"`
+}
+
+// VolumeEntry is one item of GET /volumes/{name}/files.
+type VolumeEntry struct {
+	Name     string    `json:"name"`
+	Dir      bool      `json:"dir"`
+	Size     int64     `json:"size"`
+	Modified time.Time `json:"modified"`
 }
 
 // DiskUsage is the body of GET /disk.
@@ -56,6 +73,11 @@ type Control struct {
 	Ports    PortEventSource // may be nil: /events then only keeps the stream open
 	Versions map[string]string
 	Log      *slog.Logger
+	// Meminfo is read for the memory in GET /status; "" is /proc/meminfo.
+	Meminfo string
+	// VolumesRoot holds the engine's volumes (<name>/_data), browsed by
+	// GET /volumes/{name}/files; "" answers 404.
+	VolumesRoot string
 
 	once sync.Once
 	ln   *connListener
@@ -73,6 +95,7 @@ func (c *Control) Handler() http.Handler {
 	mux.HandleFunc("GET /engine/config", c.engineConfig)
 	mux.HandleFunc("PUT /engine/config", c.putEngineConfig)
 	mux.HandleFunc("POST /disk/grow", c.growDisk)
+	mux.HandleFunc("GET /volumes/{name}/files", c.volumeFiles)
 	return mux
 }
 
@@ -115,12 +138,87 @@ func writeError(w http.ResponseWriter, code int, err error) {
 }
 
 func (c *Control) status(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, Status{
+	st := Status{
 		State:         "running",
 		Engine:        c.Sys.EngineState(),
 		Versions:      c.Versions,
 		UptimeSeconds: c.Sys.Uptime().Seconds(),
+	}
+	path := c.Meminfo
+	if path == "" {
+		path = "/proc/meminfo"
+	}
+	if b, err := os.ReadFile(path); err == nil {
+		st.MemTotalBytes, st.MemAvailableBytes = parseMeminfo(b)
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// parseMeminfo reads MemTotal and MemAvailable (kB) from /proc/meminfo.
+func parseMeminfo(b []byte) (total, avail uint64) {
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		n, err := strconv.ParseUint(f[1], 10, 64)
+		if err != nil {
+			continue
+		}
+		switch f[0] {
+		case "MemTotal:":
+			total = n * 1024
+		case "MemAvailable:":
+			avail = n * 1024
+		}
+	}
+	return total, avail
+}
+
+// maxVolumeEntries bounds one listing of a volume's folder.
+const maxVolumeEntries = 5000
+
+// volumeFiles lists one folder of a volume (?path=, relative to the
+// volume's root), without following symbolic links out of the volume:
+// the folder is opened through an os.Root at the volume's data.
+func (c *Control) volumeFiles(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if c.VolumesRoot == "" || name == "" || name != filepath.Base(name) || strings.HasPrefix(name, ".") {
+		writeError(w, http.StatusNotFound, fmt.Errorf("no such volume: %s", name))
+		return
+	}
+	root, err := os.OpenRoot(filepath.Join(c.VolumesRoot, name, "_data"))
+	if err != nil {
+		writeError(w, http.StatusNotFound, fmt.Errorf("no such volume: %s", name))
+		return
+	}
+	defer root.Close()
+	rel := strings.Trim(filepath.Clean("/"+r.URL.Query().Get("path")), "/")
+	if rel == "" {
+		rel = "."
+	}
+	dir, err := root.Open(rel)
+	if err != nil {
+		writeError(w, http.StatusNotFound, fmt.Errorf("volume %s: %w", name, err))
+		return
+	}
+	defer dir.Close()
+	infos, err := dir.Readdir(maxVolumeEntries)
+	if err != nil && !errors.Is(err, io.EOF) {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("volume %s: %s is not a folder: %w", name, rel, err))
+		return
+	}
+	out := make([]VolumeEntry, 0, len(infos))
+	for _, fi := range infos {
+		out = append(out, VolumeEntry{Name: fi.Name(), Dir: fi.IsDir(), Size: fi.Size(), Modified: fi.ModTime().UTC()})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Dir != out[j].Dir {
+			return out[i].Dir
+		}
+		return out[i].Name < out[j].Name
 	})
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (c *Control) disk(w http.ResponseWriter, r *http.Request) {

@@ -321,6 +321,8 @@ func (g *guest) startLink() <-chan struct{} {
 		Ports:    g.ports,
 		Versions: map[string]string{"agent": Version, "kernel": g.kernel},
 		Log:      g.log,
+		// The engine keeps its volumes here (--data-root DataRoot).
+		VolumesRoot: DataRoot + "/volumes",
 	}
 	mux.Handle(link.PortControl, g.control.ServeConn)
 	mux.Handle(link.PortDockerAPI, (&link.EngineProxy{Socket: EngineSock, Log: g.log}).ServeConn)
