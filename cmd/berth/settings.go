@@ -226,58 +226,29 @@ func (c *settingsCmd) share(args []string) int {
 // it once applied; a change that fails to apply is not saved, and the VM
 // goes on with the settings in force. what names the change for the user.
 func (c *settingsCmd) commit(cmd, what string, next *settings.Document, confirmReset bool) int {
-	if err := settings.Validate(next, c.store.Host); err != nil {
-		return c.fail(cmd, err)
-	}
-	old, _, lerr := c.store.Load()
-	if lerr == nil {
-		if err := settings.CheckChange(old, next, confirmReset); err != nil {
-			return c.fail(cmd, resetHint(err))
-		}
-	}
-	data, err := next.Marshal()
+	l, err := desktop.DefaultLayout()
 	if err != nil {
 		return c.fail(cmd, err)
 	}
-	// The General settings act on this machine (login entry, docker
-	// credential helper, backups) before the VM is asked anything.
-	gh := desktop.GeneralHost{}
-	if err := desktop.ApplyGeneral(gh, old, next, c.diskPath()); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	began := time.Now()
+	res, err := desktop.Commit(ctx, c.store, l, desktop.GeneralHost{}, next, confirmReset, func(m string) {
+		fmt.Fprintf(c.stdout, "  %5.1fs  %s\n", time.Since(began).Seconds(), m)
+	})
+	var notSaved *desktop.NotSavedError
+	if errors.As(err, &notSaved) {
 		c.fail(cmd, err)
-		fmt.Fprintln(c.stderr, "Nothing was saved.")
-		desktop.ApplyGeneral(gh, next, old, c.diskPath())
+		fmt.Fprintln(c.stderr, "Nothing was saved; Berth runs with the settings it had.")
 		return 1
 	}
-	applied := false
-	if l, err := desktop.DefaultLayout(); err == nil {
-		if _, alive := desktop.DaemonPID(l); alive {
-			ctl := desktop.NewControlClient(l)
-			defer ctl.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-			defer cancel()
-			began := time.Now()
-			res, err := ctl.Apply(ctx, data, func(m string) {
-				fmt.Fprintf(c.stdout, "  %5.1fs  %s\n", time.Since(began).Seconds(), m)
-			})
-			switch {
-			case errors.Is(err, desktop.ErrNotRunning):
-			case err != nil:
-				c.fail(cmd, err)
-				fmt.Fprintln(c.stderr, "Nothing was saved; Berth runs with the settings it had.")
-				desktop.ApplyGeneral(gh, next, old, c.diskPath())
-				return 1
-			default:
-				applied = true
-				for _, d := range res.Done {
-					fmt.Fprintf(c.stdout, "%s\n", d)
-				}
-			}
-		}
-	}
-	if err := c.store.Save(next, confirmReset); err != nil {
+	if err != nil {
 		return c.fail(cmd, resetHint(err))
 	}
-	if applied {
+	for _, d := range res.Done {
+		fmt.Fprintf(c.stdout, "%s\n", d)
+	}
+	if res.Applied {
 		fmt.Fprintf(c.stdout, "%s saved and applied\n", what)
 	} else {
 		fmt.Fprintf(c.stdout, "%s saved; Berth is not running, so it takes effect at the next start\n", what)
