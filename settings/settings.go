@@ -91,6 +91,9 @@ type FieldError struct {
 	Reason string
 	// Err, when set, is what callers can test for (ErrResetRequired).
 	Err error
+	// Line is the line of the engine's daemon.json a key of "engine" is
+	// on (1-based), 0 when not known.
+	Line int
 }
 
 func (e *FieldError) Unwrap() error { return e.Err }
@@ -253,7 +256,7 @@ func engineErrors(err error) FieldErrors {
 		if e.Key != "" {
 			key += "." + e.Key
 		}
-		errs = append(errs, &FieldError{Key: key, Reason: e.Err.Error()})
+		errs = append(errs, &FieldError{Key: key, Reason: e.Err.Error(), Line: e.Line})
 	}
 	return errs
 }

@@ -95,7 +95,7 @@ func WriteDiagnostics(w io.Writer, f Files, d Diagnostics) error {
 		{"berth.log", f.Layout.DaemonLog()},
 		{"console.log", f.Layout.ConsoleLog()},
 	} {
-		b, cut, err := tail(lf.path, maxLogBytes)
+		b, cut, err := Tail(lf.path, maxLogBytes)
 		if err != nil {
 			notes = append(notes, fmt.Sprintf("%s: %v", lf.name, err))
 			continue
@@ -129,8 +129,8 @@ func WriteDiagnostics(w io.Writer, f Files, d Diagnostics) error {
 	return nil
 }
 
-// tail reads the last max bytes of a file; cut tells it was longer.
-func tail(p string, max int64) (b []byte, cut bool, err error) {
+// Tail reads the last max bytes of a file; cut tells it was longer.
+func Tail(p string, max int64) (b []byte, cut bool, err error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return nil, false, err
