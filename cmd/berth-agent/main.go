@@ -31,7 +31,15 @@ func main() {
 	case "init":
 		err = pid1.Main(os.Args[2:])
 	case "engine":
-		err = runEngine(os.Args[2:])
+		args, held, herr := pid1.HeldEngineArgs(os.Args[2:])
+		switch {
+		case herr != nil:
+			err = herr
+		case held && len(args) == 0:
+			return // the held start was abandoned
+		default:
+			err = runEngine(args)
+		}
 	case "-h", "--help", "help":
 		usage()
 		return

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -78,4 +79,14 @@ func openEngineCgroup() (int, error) {
 		return -1, fmt.Errorf("open engine cgroup: %w", err)
 	}
 	return fd, nil
+}
+
+// joinEngineCgroup moves a running process (all its threads) into the
+// engine's cgroup.
+func joinEngineCgroup(pid int) error {
+	p := filepath.Join(cgroupRoot, engineGroup, "cgroup.procs")
+	if err := os.WriteFile(p, []byte(strconv.Itoa(pid)), 0); err != nil {
+		return fmt.Errorf("move engine %d into %s: %w", pid, p, err)
+	}
+	return nil
 }

@@ -1,11 +1,11 @@
 package pid1
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -81,8 +81,8 @@ func (g *guest) setupDisk() error {
 	sb, err := readSuperblock(dev)
 	if errors.Is(err, ErrNoFilesystem) {
 		g.log.Info("berth: making filesystem on the data disk", "device", dev)
-		out, mkErr := exec.Command("mke2fs", "-t", "ext4", "-q", "-F", "-L", "berth-data",
-			"-E", "nodiscard,lazy_itable_init=1,lazy_journal_init=1", dev).CombinedOutput()
+		out, mkErr := g.reaper.run(context.Background(), "mke2fs", "-t", "ext4", "-q", "-F", "-L", "berth-data",
+			"-E", "nodiscard,lazy_itable_init=1,lazy_journal_init=1", dev)
 		if mkErr != nil {
 			return fmt.Errorf("mke2fs %s: %w: %s", dev, mkErr, out)
 		}
@@ -101,7 +101,7 @@ func (g *guest) setupDisk() error {
 	}
 	if NeedsGrow(size, sb) {
 		g.log.Info("berth: growing the data filesystem", "device", dev, "from", sb.Bytes(), "to", size)
-		out, err := exec.Command("resize2fs", dev).CombinedOutput()
+		out, err := g.reaper.run(context.Background(), "resize2fs", dev)
 		if err != nil {
 			return fmt.Errorf("resize2fs %s: %w: %s", dev, err, out)
 		}

@@ -121,6 +121,17 @@ func (g *guest) boot() error {
 		slog.SetDefault(g.log)
 	}
 	g.step("base mounts")
+	// From here on the reaper waits for every child: no exec.Cmd.Wait after.
+	g.reaper = startReaper(g.log)
+	g.engine = newSupervisor(g.log, g.reaper, nil, EngineSock)
+	// The engine binary starts now and waits for its arguments (which name
+	// the gateway the DHCP lease brings): its start-up overlaps the modules,
+	// the network and the disk. A stand-in engine starts when its turn comes.
+	if g.params.Engine == "" {
+		if err := g.engine.prestart(AgentPath); err != nil {
+			g.log.Warn("berth: engine", "err", err)
+		}
+	}
 	if !g.params.Time.IsZero() {
 		if err := setClock(g.params.Time); err != nil {
 			g.log.Warn("berth: set clock from command line", "err", err)
@@ -188,15 +199,12 @@ func (g *guest) run() {
 	}()
 	g.mountShares()
 
-	// From here on the reaper waits for every child: no exec.Cmd.Wait after.
-	g.reaper = startReaper(g.log)
 	go func() {
 		g.modules.wait(ModulesLateLoad)
 		watchPowerButton(g.log, func() { g.Shutdown() })
 	}()
 
 	g.ports = link.NewPortBroadcaster(0)
-	g.engine = newSupervisor(g.log, g.reaper, nil, EngineSock)
 	linkReady := g.startLink()
 	g.engineDeps.Wait()
 	// The engine's command names the default gateway, which comes with the

@@ -138,6 +138,118 @@ type supervisor struct {
 	// restartNow skips the backoff once: a restart was asked for.
 	restartNow bool
 	kick       chan struct{}
+	// held is the engine process started ahead (prestart), waiting for
+	// its arguments; the loop's first run takes it.
+	held *engineRun
+}
+
+// engineRun is one started engine process: its pid, its exit, the end of
+// its log, and, for a held start, the pipe its arguments go through.
+type engineRun struct {
+	argv0  string
+	pid    int
+	exited <-chan unix.WaitStatus
+	tail   *lineTail
+	args   *os.File
+}
+
+// spawn starts argv as the engine: a session leader whose log goes to the
+// console through a pipe pid1 keeps, in the engine cgroup when there is
+// one. held starts "argv[0] engine" waiting on descriptor 3 for the rest.
+func (s *supervisor) spawn(argv []string, held bool) (*engineRun, error) {
+	errOut := os.Stderr.Fd()
+	tail := &lineTail{max: 8}
+	pr, pw, perr := os.Pipe()
+	if perr == nil {
+		errOut = pw.Fd()
+		go tail.copy(os.Stderr, pr)
+	}
+	defer func() {
+		if pw != nil {
+			pw.Close()
+		}
+	}()
+	attr := &syscall.ProcAttr{
+		Dir:   "/",
+		Env:   s.env,
+		Files: []uintptr{devNull(), os.Stdout.Fd(), errOut},
+		Sys:   &syscall.SysProcAttr{Setsid: true},
+	}
+	var argsR, argsW *os.File
+	if held {
+		var err error
+		if argsR, argsW, err = os.Pipe(); err != nil {
+			return nil, fmt.Errorf("engine arguments pipe: %w", err)
+		}
+		defer argsR.Close()
+		attr.Files = append(attr.Files, argsR.Fd())
+		attr.Env = append(append([]string(nil), s.env...), EngineArgsFDEnv+"=3")
+		argv = argv[:2]
+	}
+	cgfd, cgerr := openEngineCgroup()
+	if cgerr == nil {
+		attr.Sys.UseCgroupFD = true
+		attr.Sys.CgroupFD = cgfd
+		defer unix.Close(cgfd)
+	}
+	pid, exited, err := s.reaper.start(argv, attr)
+	if err != nil {
+		if argsW != nil {
+			argsW.Close()
+		}
+		return nil, err
+	}
+	return &engineRun{argv0: argv[0], pid: pid, exited: exited, tail: tail, args: argsW}, nil
+}
+
+// prestart starts the engine binary ahead of its arguments, so that its
+// start-up (the runtime and package initialisation, a few hundred
+// milliseconds under emulation) overlaps the rest of the boot; the first
+// run of the loop hands it its arguments.
+func (s *supervisor) prestart(bin string) error {
+	r, err := s.spawn([]string{bin, "engine"}, true)
+	if err != nil {
+		return fmt.Errorf("prestart engine %s: %w", bin, err)
+	}
+	s.mu.Lock()
+	s.held = r
+	s.mu.Unlock()
+	return nil
+}
+
+// release hands a held engine its arguments and moves it into the engine
+// cgroup (made after it started). A nil run, or one started for another
+// binary, returns nil with no error: the caller starts a fresh one.
+func (r *engineRun) release(log *slog.Logger, argv []string) *engineRun {
+	if r == nil {
+		return nil
+	}
+	abandon := func(why error) *engineRun {
+		log.Warn("berth: held engine abandoned; starting a new one", "err", why)
+		r.abandon()
+		return nil
+	}
+	if len(argv) < 2 || argv[0] != r.argv0 || argv[1] != "engine" {
+		return abandon(fmt.Errorf("the engine's command is now %q", argv))
+	}
+	if err := joinEngineCgroup(r.pid); err != nil {
+		log.Warn("berth: engine cgroup", "err", err)
+	}
+	_, err := r.args.Write([]byte(strings.Join(argv[2:], "\x00")))
+	if cerr := r.args.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return abandon(fmt.Errorf("send the engine its arguments: %w", err))
+	}
+	return r
+}
+
+// abandon ends a held engine that will not get its arguments.
+func (r *engineRun) abandon() {
+	r.args.Close()
+	_ = unix.Kill(r.pid, unix.SIGKILL)
+	<-r.exited
 }
 
 func newSupervisor(log *slog.Logger, r *reaper, argv []string, sock string) *supervisor {
@@ -177,41 +289,25 @@ func (s *supervisor) loop() {
 	for {
 		s.mu.Lock()
 		if s.stopping {
+			held := s.held
+			s.held = nil
 			s.mu.Unlock()
+			if held != nil {
+				held.abandon()
+			}
 			return
 		}
 		s.mu.Unlock()
 		began := time.Now()
 		_ = os.Remove(s.sock)
-		// The engine's log goes to the console through a pipe whose end
-		// pid1 keeps, to tell why a run ended.
-		errOut := os.Stderr.Fd()
-		tail := &lineTail{max: 8}
-		pr, pw, perr := os.Pipe()
-		if perr == nil {
-			errOut = pw.Fd()
-			go tail.copy(os.Stderr, pr)
-		}
 		s.mu.Lock()
-		argv := s.argv
+		argv, held := s.argv, s.held
+		s.held = nil
 		s.mu.Unlock()
-		attr := &syscall.ProcAttr{
-			Dir:   "/",
-			Env:   s.env,
-			Files: []uintptr{devNull(), os.Stdout.Fd(), errOut},
-			Sys:   &syscall.SysProcAttr{Setsid: true},
-		}
-		cgfd, cgerr := openEngineCgroup()
-		if cgerr == nil {
-			attr.Sys.UseCgroupFD = true
-			attr.Sys.CgroupFD = cgfd
-		}
-		pid, exited, err := s.reaper.start(argv, attr)
-		if cgerr == nil {
-			unix.Close(cgfd)
-		}
-		if pw != nil {
-			pw.Close()
+		r := held.release(s.log, argv)
+		var err error
+		if r == nil {
+			r, err = s.spawn(argv, false)
 		}
 		if err != nil {
 			s.log.Error("berth: start engine", "argv", argv, "err", err)
@@ -219,6 +315,7 @@ func (s *supervisor) loop() {
 			time.Sleep(5 * time.Second)
 			continue
 		}
+		pid, exited, tail := r.pid, r.exited, r.tail
 		runDone := make(chan struct{})
 		s.mu.Lock()
 		s.gen++

@@ -34,7 +34,21 @@ func TestMain(m *testing.M) {
 }
 
 func fakeEngine(sock string) {
-	for _, a := range os.Args {
+	args, held, err := HeldEngineArgs(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if held && len(args) <= 1 {
+		os.Exit(0) // abandoned
+	}
+	for i, a := range args {
+		// --record FILE: write the arguments and whether the start was held.
+		if a == "--record" && i+1 < len(args) {
+			_ = os.WriteFile(args[i+1], []byte(fmt.Sprintf("held=%v %s", held, strings.Join(args, " "))), 0o644)
+		}
+	}
+	for _, a := range args {
 		if a == "--fail" {
 			fmt.Fprintln(os.Stderr, `level=ERROR msg="bad configuration for the test"`)
 			fmt.Fprintln(os.Stderr, "bye")
@@ -188,4 +202,93 @@ func TestReaperRun(t *testing.T) {
 	if out, err := r.run(context.Background(), "true"); err != nil || len(out) != 0 {
 		t.Fatalf("true: %q %v", out, err)
 	}
+}
+
+// TestSupervisorHeldStart: an engine started ahead of its arguments gets
+// them on the first run, runs in that same process, and answers; an engine
+// that is never released, or whose command changed, is ended and (for the
+// change) replaced by a fresh start.
+func TestSupervisorHeldStart(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	r := testReaper()
+	newSup := func(t *testing.T) (*supervisor, string) {
+		sock := filepath.Join(t.TempDir(), "docker.sock")
+		s := newSupervisor(log, r, nil, sock)
+		s.env = append(s.env, fakeEngineEnv+"="+sock)
+		return s, sock
+	}
+	ready := func(t *testing.T, s *supervisor) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if !s.waitReady(ctx) {
+			t.Fatal("engine never answered /_ping")
+		}
+	}
+
+	t.Run("released", func(t *testing.T) {
+		s, _ := newSup(t)
+		if err := s.prestart(exe); err != nil {
+			t.Fatal(err)
+		}
+		heldPid := s.held.pid
+		record := filepath.Join(t.TempDir(), "args")
+		s.argv = []string{exe, "engine", "--record", record, "--data-root", "/x y"}
+		s.start()
+		defer s.stop(10 * time.Second)
+		ready(t, s)
+		if got := s.currentPid(); got != heldPid {
+			t.Errorf("running engine pid %d, want the held one %d", got, heldPid)
+		}
+		b, err := os.ReadFile(record)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "held=true engine --record " + record + " --data-root /x y"; string(b) != want {
+			t.Errorf("engine saw %q, want %q", b, want)
+		}
+	})
+
+	t.Run("command changed", func(t *testing.T) {
+		s, _ := newSup(t)
+		if err := s.prestart(exe); err != nil {
+			t.Fatal(err)
+		}
+		heldPid := s.held.pid
+		record := filepath.Join(t.TempDir(), "args")
+		s.argv = []string{exe, "-test.run=^$", "--record", record}
+		s.start()
+		defer s.stop(10 * time.Second)
+		ready(t, s)
+		if got := s.currentPid(); got == heldPid {
+			t.Error("the held engine runs a command it was not started for")
+		}
+		if err := unix.Kill(heldPid, 0); err == nil {
+			t.Error("the held engine was not ended")
+		}
+		if b, _ := os.ReadFile(record); !strings.HasPrefix(string(b), "held=false ") {
+			t.Errorf("fresh engine recorded %q", b)
+		}
+	})
+
+	t.Run("never released", func(t *testing.T) {
+		s, _ := newSup(t)
+		if err := s.prestart(exe); err != nil {
+			t.Fatal(err)
+		}
+		heldPid := s.held.pid
+		s.stop(time.Second)
+		s.start()
+		select {
+		case <-s.stopped:
+		case <-time.After(10 * time.Second):
+			t.Fatal("supervision loop still running after stop")
+		}
+		if err := unix.Kill(heldPid, 0); err == nil {
+			t.Error("the held engine outlived the supervisor")
+		}
+	})
 }
