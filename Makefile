@@ -6,7 +6,9 @@
 #   make stop    `berth stop`: shut the VM down
 #   make run-native / stop-native   the engine natively on this Linux host (root), no VM
 #   make test    everything CI runs: deps, build, the VM image, gofmt, vet (linux + windows),
-#                tests (with e2e/: the real VM under QEMU), fuzz smoke
+#                tests (with e2e/: the real VM under QEMU), the desktop app's tests
+#                (test-ui: vitest, a real browser, a real window), fuzz smoke
+#   make gui     the desktop app (Wails) into build/bin/
 #   make bench   Berth's engine against Debian's dockerd with the same docker CLI; the VM's
 #                boot time against the floor, idle memory, published-port throughput
 #
@@ -160,3 +162,4 @@ bench: deps build vmimage
 clean:
 	rm -rf bin
 include vmimage/vmimage.mk
+include ui.mk
