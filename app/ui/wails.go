@@ -72,10 +72,10 @@ func WailsOptions(a *App, assets fs.FS) *options.App {
 		Bind:             []any{a},
 		OnStartup: func(ctx context.Context) {
 			go a.run(ctx, wailsHost{ctx})
-			if trayAvailable() {
+			if why := trayUnavailable(); why == "" {
 				stopTray = a.startTray(ctx, log)
 			} else {
-				log.Info("no tray icon: no desktop session bus (DBUS_SESSION_BUS_ADDRESS) to show it on")
+				log.Info("no tray icon: " + why)
 			}
 		},
 		OnShutdown: func(ctx context.Context) {
@@ -86,14 +86,17 @@ func WailsOptions(a *App, assets fs.FS) *options.App {
 	}
 }
 
-// trayAvailable tells whether a tray icon can be shown: on Linux it goes
+// trayUnavailable says why no tray icon can be shown ("" when one can): on Linux it goes
 // over the session bus (StatusNotifierItem), which a bare X server lacks.
 // BERTH_NO_TRAY turns it off.
-func trayAvailable() bool {
-	if os.Getenv("BERTH_NO_TRAY") != "" {
-		return false
+func trayUnavailable() string {
+	switch {
+	case os.Getenv("BERTH_NO_TRAY") != "":
+		return "BERTH_NO_TRAY is set"
+	case runtime.GOOS == "linux" && os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "":
+		return "no desktop session bus (DBUS_SESSION_BUS_ADDRESS) to show it on"
 	}
-	return runtime.GOOS != "linux" || os.Getenv("DBUS_SESSION_BUS_ADDRESS") != ""
+	return ""
 }
 
 // startTray shows the tray (menu bar) icon with the status and the quick
