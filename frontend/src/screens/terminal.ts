@@ -1,0 +1,4 @@
+// xterm.js and its fit addon, loaded only when a terminal opens.
+import "@xterm/xterm/css/xterm.css";
+export { Terminal } from "@xterm/xterm";
+export { FitAddon } from "@xterm/addon-fit";
