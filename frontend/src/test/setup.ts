@@ -13,3 +13,16 @@ if (!("ResizeObserver" in globalThis)) {
   };
 }
 if (!Element.prototype.scrollIntoView) Element.prototype.scrollIntoView = function () {};
+if (!window.matchMedia) {
+  window.matchMedia = (query: string) =>
+    ({
+      matches: false,
+      media: query,
+      onchange: null,
+      addListener() {},
+      removeListener() {},
+      addEventListener() {},
+      removeEventListener() {},
+      dispatchEvent: () => false,
+    }) as MediaQueryList;
+}
