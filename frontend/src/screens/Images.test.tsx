@@ -153,7 +153,7 @@ describe("ImagesScreen", () => {
 
 describe("pullStep", () => {
   it("keeps whole-image lines out of the layers", () => {
-    let p = { ref: "x", layers: [], status: "", done: false };
+    let p: Parameters<typeof pullStep>[0] = { ref: "x", layers: [], status: "", done: false };
     p = pullStep(p, { status: "Digest: sha256:abc" });
     expect(p.layers).toHaveLength(0);
     expect(p.status).toBe("Digest: sha256:abc");

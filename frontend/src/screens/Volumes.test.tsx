@@ -65,7 +65,7 @@ describe("VolumesScreen", () => {
 
   it("Create sends the name", async () => {
     const user = userEvent.setup();
-    fake.route("POST", "/volumes/create", ({ body }) => {
+    fake.route("POST", "/volumes/create", ({ body }: { body: unknown }) => {
       volumes = [...volumes, { Name: (body as { Name: string }).Name, Driver: "local" }];
       return { Name: (body as { Name: string }).Name };
     });
