@@ -449,7 +449,7 @@ function TerminalPanel({ id, active, running }: { id: string; active: boolean; r
 
   return (
     <div className="terminal-panel">
-      <div className="terminal" data-testid="terminal" ref={host} />
+      <div className="term-host" data-testid="terminal" ref={host} />
       {(ended || failed) && (
         <div className="terminal-end" role="status">
           {failed ? (

@@ -342,8 +342,8 @@ export function groupRows(list: ContainerSummary[], filter: string): Group[] {
     }
   }
   const byName = (a: ContainerSummary, b: ContainerSummary) =>
-    containerName(a.Names, a.Id).localeCompare(containerName(b.Names, b.Id));
-  const out: Group[] = [...byProject.keys()].sort().map((p) => ({ project: p, rows: byProject.get(p)!.sort(byName) }));
+    containerName(a.Names, a.Id).localeCompare(containerName(b.Names, b.Id), undefined, { numeric: true });
+  const out: Group[] = [...byProject.keys()].sort((a, b) => a.localeCompare(b, undefined, { numeric: true })).map((p) => ({ project: p, rows: byProject.get(p)!.sort(byName) }));
   if (other.length) out.push({ project: null, rows: other.sort(byName) });
   return out;
 }

@@ -4,6 +4,7 @@ import { useStatus } from "../status";
 import { useToast } from "../ui/Toast";
 import { Confirm, Dialog } from "../ui/Dialog";
 import { EngineDown, isEngineDown } from "../ui/EngineDown";
+import { Icon } from "../ui/icons";
 import { ago, errorText, humanBytes, shortId } from "../format";
 import { createBody, imageRef, parseImageRef, type ImageSummary, type PullLine } from "../engine";
 
@@ -258,7 +259,7 @@ export function ImagesScreen() {
                             setDel({ img, ref });
                           }}
                         >
-                          <span aria-hidden="true">🗑</span>
+                          <Icon name="delete" />
                         </button>
                       </div>
                     </td>

@@ -330,7 +330,7 @@ export function SettingsScreen() {
               min={4}
               step={1}
               onChange={(v) => update((d) => void (d.resources.diskGiB = v))}
-              help={`The disk is ${limits.currentDiskGiB} GiB now; it grows in place.`}
+              help={`The disk is ${limits.currentDiskGiB} GiB now.`}
               error={
                 <>
                   {r.diskGiB < limits.currentDiskGiB && (
@@ -362,7 +362,7 @@ export function SettingsScreen() {
                   Choose…
                 </button>
               }
-              help="The folder holding the VM disk; moving it copies the disk."
+              help="The folder holding the VM disk; empty is the default."
               error={errs("resources.diskPath")}
             />
             <TextField

@@ -4,6 +4,7 @@ import { useStatus } from "../status";
 import { useToast } from "../ui/Toast";
 import { Confirm, Dialog } from "../ui/Dialog";
 import { EngineDown, isEngineDown } from "../ui/EngineDown";
+import { Icon } from "../ui/icons";
 import { errorText, humanBytes } from "../format";
 import type { Volume, VolumeUsage } from "../engine";
 
@@ -177,7 +178,7 @@ export function VolumesScreen() {
                             setDel(v.Name);
                           }}
                         >
-                          <span aria-hidden="true">🗑</span>
+                          <Icon name="delete" />
                         </button>
                       </div>
                     </td>
@@ -291,7 +292,7 @@ function Browser({ volume, onClose }: { volume: string; onClose: () => void }) {
                   <td>
                     {e.dir ? (
                       <button type="button" className="link strong" onClick={() => setPath([...path, e.name])}>
-                        <span aria-hidden="true">📁 </span>
+                        <Icon name="folder" />{" "}
                         {e.name}/
                       </button>
                     ) : (

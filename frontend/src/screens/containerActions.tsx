@@ -3,6 +3,7 @@ import * as api from "../api";
 import { useToast } from "../ui/Toast";
 import { Confirm } from "../ui/Dialog";
 import { errorText } from "../format";
+import { Icon, type IconName } from "../ui/icons";
 
 export type Action = "start" | "stop" | "restart" | "pause" | "unpause" | "delete";
 
@@ -39,7 +40,7 @@ export const ContainerActions = memo(function ContainerActions({
 }) {
   const running = state === "running" || state === "restarting";
   const paused = state === "paused";
-  const b = (action: Action, glyph: string, disabled = false) => (
+  const b = (action: Action, icon: IconName, disabled = false) => (
     <button
       type="button"
       className="icon"
@@ -48,15 +49,15 @@ export const ContainerActions = memo(function ContainerActions({
       disabled={busy || disabled}
       onClick={() => onAction(id, name, action)}
     >
-      <span aria-hidden="true">{glyph}</span>
+      <Icon name={icon} />
     </button>
   );
   return (
     <div className="row-actions">
-      {running || paused ? b("stop", "■") : b("start", "▶")}
-      {b("restart", "↻", paused)}
-      {paused ? b("unpause", "⏵") : b("pause", "⏸", !running)}
-      {b("delete", "🗑")}
+      {running || paused ? b("stop", "stop") : b("start", "start")}
+      {b("restart", "restart", paused)}
+      {paused ? b("unpause", "start") : b("pause", "pause", !running)}
+      {b("delete", "delete")}
     </div>
   );
 });
