@@ -33,6 +33,7 @@ require (
 	fyne.io/systray v1.12.0
 	github.com/fsnotify/fsnotify v1.10.1
 	github.com/wailsapp/wails/v2 v2.13.0
+	golang.org/x/tools v0.49.0
 )
 
 require (
@@ -60,6 +61,7 @@ require (
 	github.com/wailsapp/go-webview2 v1.0.22 // indirect
 	github.com/wailsapp/mimetype v1.4.1 // indirect
 	golang.org/x/crypto v0.57.0 // indirect
+	golang.org/x/mod v0.41.0 // indirect
 )
 
 require (

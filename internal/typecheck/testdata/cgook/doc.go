@@ -1,0 +1,2 @@
+// Package cgook uses cgo and a cgo dependency correctly on darwin.
+package cgook
