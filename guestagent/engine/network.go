@@ -407,13 +407,7 @@ func (e *Engine) attachNetwork(c *ctr, pid int) (retErr error) {
 		if s == nil {
 			s = &mnetwork.EndpointSettings{}
 		}
-		o := network.AttachOptions{IfName: "eth" + strconv.Itoa(i)}
-		if len(s.MacAddress) > 0 {
-			o.MAC = s.MacAddress.String()
-		}
-		if s.IPAMConfig != nil && s.IPAMConfig.IPv4Address.IsValid() {
-			o.IP = s.IPAMConfig.IPv4Address.Unmap()
-		}
+		o := attachOptions(s, "eth"+strconv.Itoa(i))
 		if !routed && !n.Internal {
 			o.DefaultRoute, o.Ports, routed = true, ports, true
 		}
@@ -438,6 +432,19 @@ func (e *Engine) attachNetwork(c *ctr, pid int) (retErr error) {
 		c.dnsSrv = srv
 	}
 	return nil
+}
+
+// attachOptions are the options of the interface ifName for an endpoint's
+// settings: its fixed MAC and IPv4 address when it asks for them.
+func attachOptions(s *mnetwork.EndpointSettings, ifName string) network.AttachOptions {
+	o := network.AttachOptions{IfName: ifName}
+	if len(s.MacAddress) > 0 {
+		o.MAC = s.MacAddress.String()
+	}
+	if s.IPAMConfig != nil && s.IPAMConfig.IPv4Address.IsValid() {
+		o.IP = s.IPAMConfig.IPv4Address.Unmap()
+	}
+	return o
 }
 
 // detachNetwork releases the container's attachments. It takes c.mu.

@@ -297,13 +297,7 @@ func (e *Engine) NetworkConnect(ctx context.Context, ref string, req mnetwork.Co
 		}
 	}
 	if c.h != nil && c.m.State.Running {
-		o := network.AttachOptions{IfName: nextIfName(c.m.Endpoints)}
-		if len(s.MacAddress) > 0 {
-			o.MAC = s.MacAddress.String()
-		}
-		if s.IPAMConfig != nil && s.IPAMConfig.IPv4Address.IsValid() {
-			o.IP = s.IPAMConfig.IPv4Address.Unmap()
-		}
+		o := attachOptions(s, nextIfName(c.m.Endpoints))
 		o.DefaultRoute = !n.Internal && !hasDefaultRoute(c.m.Endpoints)
 		ep, err := nw.Attach(n.ID, c.m.ID, c.h.Pid(), o)
 		if err != nil {
