@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"context"
+	"encoding/json"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -213,8 +214,17 @@ func TestSettingsApply(t *testing.T) {
 			t.Fatalf("the VM's gateway on 192.168.77.0/24 is %q", gw)
 		}
 		// The engine came back with the settings' daemon.json.
-		if out := e.vmShell(t, "cat /var/lib/berth/daemon.json; ps | grep '[e]ngine --data-root'"); !strings.Contains(out, "insecure-registries") || !strings.Contains(out, "--config-file /var/lib/berth/daemon.json") {
-			t.Fatalf("the engine after the restart:\n%s", out)
+		// (pid1 hands the engine its flags through a pipe, so ps shows
+		// none: the engine's own report says what is in force.)
+		daemonJSON := e.vmShell(t, "cat /var/lib/berth/daemon.json")
+		var doc struct {
+			Insecure []string `json:"insecure-registries"`
+		}
+		if err := json.Unmarshal([]byte(daemonJSON), &doc); err != nil || len(doc.Insecure) == 0 {
+			t.Fatalf("daemon.json in the VM after the restart: %v\n%s", err, daemonJSON)
+		}
+		if info := e.mustDocker(t, "info", "--format", "{{json .RegistryConfig.IndexConfigs}}"); !strings.Contains(info, doc.Insecure[0]) {
+			t.Fatalf("the engine after the restart does not have the insecure registry %s of daemon.json: %s", doc.Insecure[0], info)
 		}
 	})
 

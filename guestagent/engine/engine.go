@@ -63,6 +63,10 @@ type Config struct {
 	// ReleaseLeftover frees what a killed engine left of a container whose
 	// process is gone (its cgroup); nil does nothing.
 	ReleaseLeftover func(id string) error
+	// InsecureRegistries ("host:port" or CIDRs) and RegistryMirrors, as
+	// daemon.json sets them: /info reports them as dockerd does.
+	InsecureRegistries []string
+	RegistryMirrors    []string
 
 	// Daemon defaults (daemon.json). LogOpts are the default log-opts of
 	// json-file containers (validated by logs.ParseOptions).

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"github.com/berthdesktop/berth/internal/atomicfile"
+	"net/netip"
 	"os"
 	goruntime "runtime"
 	"strconv"
@@ -46,7 +47,7 @@ func (e *Engine) SystemInfo(ctx context.Context) (*system.Info, error) {
 		OSType:             "linux",
 		Architecture:       machineArch(),
 		IndexServerAddress: "https://index.docker.io/v1/",
-		RegistryConfig:     &registry.ServiceConfig{IndexConfigs: map[string]*registry.IndexInfo{}},
+		RegistryConfig:     registryInfo(e.cfg.InsecureRegistries, e.cfg.RegistryMirrors),
 		NCPU:               goruntime.NumCPU(),
 		MemTotal:           memTotal(),
 		DockerRootDir:      e.cfg.Root,
@@ -240,4 +241,33 @@ func backingFS(path string) string {
 		return "overlayfs"
 	}
 	return "unknown"
+}
+
+// registryInfo is /info's RegistryConfig, shaped as dockerd's: Docker Hub's
+// index with the mirrors, one insecure index per registry name, and the
+// CIDRs (127.0.0.0/8 always among them).
+func registryInfo(insecure, mirrors []string) *registry.ServiceConfig {
+	sc := &registry.ServiceConfig{
+		IndexConfigs: map[string]*registry.IndexInfo{
+			"docker.io": {Name: "docker.io", Mirrors: append([]string{}, mirrors...), Secure: true, Official: true},
+		},
+		Mirrors: append([]string{}, mirrors...),
+	}
+	loopback := netip.MustParsePrefix("127.0.0.0/8")
+	seen := map[netip.Prefix]bool{}
+	for _, r := range insecure {
+		if p, err := netip.ParsePrefix(r); err == nil {
+			p = p.Masked()
+			if !seen[p] {
+				seen[p] = true
+				sc.InsecureRegistryCIDRs = append(sc.InsecureRegistryCIDRs, p)
+			}
+			continue
+		}
+		sc.IndexConfigs[r] = &registry.IndexInfo{Name: r, Mirrors: []string{}, Secure: false, Official: false}
+	}
+	if !seen[loopback] {
+		sc.InsecureRegistryCIDRs = append([]netip.Prefix{loopback}, sc.InsecureRegistryCIDRs...)
+	}
+	return sc
 }
