@@ -12,12 +12,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// moduleWorkers is how many modules load at once. Under TCG (two vCPUs),
-// loading the image's lists one module at a time, one list after the
-// other, kept the engine waiting 0.9-1.1 s after the base mounts; two at a
-// time over one graph, the earliest list first, 0.5-0.7 s (a load waits on
-// RCU grace periods and work queues, which leaves the other vCPU room).
-const moduleWorkers = 2
+// moduleWorkers is how many modules load at once. Two at a time over one
+// graph was 0.3-0.4 s faster under TCG than one at a time, but two boots
+// (one in ~165, then one in a CI run) hung with both vCPUs soft-locked in
+// pid1's threads while loading: both in module loading at once. One at a
+// time; the engine's start-up overlaps it instead (supervisor.prestart).
+const moduleWorkers = 1
 
 // moduleLoader loads the modules of the image's lists as one graph: at
 // most moduleWorkers at a time, each after its dependencies and, among
