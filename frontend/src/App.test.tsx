@@ -45,4 +45,16 @@ describe("App", () => {
     // Leaving the page closed its log stream.
     expect(fake.stream("/containers/")!.closed).toBe(true);
   });
+
+  it("switches screens with Ctrl+1..6", async () => {
+    const user = userEvent.setup();
+    render(<App />);
+    for (const [i, s] of SCREENS.entries()) {
+      await user.keyboard(`{Control>}${i + 1}{/Control}`);
+      expect(await screen.findByRole("heading", { level: 1, name: s })).toBeInTheDocument();
+    }
+    // A plain digit typed into the page does not navigate.
+    await user.keyboard("1");
+    expect(screen.getByRole("heading", { level: 1, name: SCREENS[SCREENS.length - 1] })).toBeInTheDocument();
+  });
 });

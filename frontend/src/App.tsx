@@ -1,4 +1,4 @@
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { StatusProvider, useStatus } from "./status";
 import { ToastProvider } from "./ui/Toast";
 import { StatusScreen } from "./screens/Status";
@@ -29,6 +29,18 @@ function Shell() {
     setScreen(s);
     setContainer(null);
   }
+  // Ctrl+1..6 (Cmd on macOS) switch screens, in sidebar order.
+  useEffect(() => {
+    function onKey(e: KeyboardEvent) {
+      if (!(e.ctrlKey || e.metaKey) || e.altKey || e.shiftKey) return;
+      const n = Number(e.key);
+      if (!Number.isInteger(n) || n < 1 || n > SCREENS.length) return;
+      e.preventDefault();
+      go(SCREENS[n - 1]);
+    }
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, []);
   return (
     <div className="app">
       <nav className="sidebar" aria-label="Main">
@@ -41,6 +53,8 @@ function Shell() {
                 className={s === screen ? "nav active" : "nav"}
                 aria-current={s === screen ? "page" : undefined}
                 onClick={() => go(s)}
+                aria-keyshortcuts={`Control+${SCREENS.indexOf(s) + 1}`}
+                title={`${s} (Ctrl+${SCREENS.indexOf(s) + 1})`}
               >
                 {s}
               </button>
