@@ -6,9 +6,12 @@
 #   make stop    `berth stop`: shut the VM down
 #   make run-native / stop-native   the engine natively on this Linux host (root), no VM
 #   make test    everything CI runs: deps, build, the VM image, gofmt, vet (linux + windows),
+#                the darwin type-check (check-darwin),
 #                tests (with e2e/: the real VM under QEMU), the desktop app's tests
 #                (test-ui: vitest, a real browser, a real window), fuzz smoke
 #   make gui     the desktop app (Wails) into build/bin/
+#   make dist    release artefacts into build/dist/: the Linux tarball and .deb, the
+#                Windows installer, the macOS bundle's inputs, each with SHA256SUMS
 #   make bench   Berth's engine against Debian's dockerd with the same docker CLI; the VM's
 #                boot time against the floor, idle memory, published-port throughput
 #
@@ -103,7 +106,7 @@ fuzz-smoke: build
 		done; \
 	done
 
-test: deps build vmimage fmt-check vet vet-windows unit fuzz-smoke
+test: deps build vmimage fmt-check vet vet-windows check-darwin unit test-ui fuzz-smoke
 	@echo "make test: all passed"
 
 run: deps build
@@ -163,3 +166,5 @@ clean:
 	rm -rf bin
 include vmimage/vmimage.mk
 include ui.mk
+include darwin.mk
+include dist.mk

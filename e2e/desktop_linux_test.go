@@ -226,8 +226,16 @@ func (d *desktopEnv) windowTests(t *testing.T) {
 	// Idle on the Status screen with the engine running.
 	run(t, x, "xdotool", "key", "--clearmodifiers", "ctrl+1")
 	time.Sleep(10 * time.Second)
-	rss, pss, n := treeMemory(a.cmd.Process.Pid)
-	t.Logf("figure: idle memory with the engine running: the app's process tree (%d processes: the app and WebKit's) RSS %.0f MiB, PSS %.0f MiB", n, rss, pss)
+	procs := treeMemory(a.cmd.Process.Pid)
+	var rss, pss float64
+	var each []string
+	for _, p := range procs {
+		rss += p.rss
+		pss += p.pss
+		each = append(each, fmt.Sprintf("%s RSS %.0f PSS %.0f", p.comm, p.rss, p.pss))
+	}
+	t.Logf("figure: idle memory with the engine running: the app's process tree (%d processes: the app and WebKit's) RSS %.0f MiB, PSS %.0f MiB (MiB each: %s)",
+		len(procs), rss, pss, strings.Join(each, "; "))
 }
 
 // waitPainted waits until the screen holds more than a blank window.
@@ -305,9 +313,15 @@ func blank(img stdimage.Image) string {
 	return ""
 }
 
-// treeMemory sums the resident and proportional set sizes (MiB) of pid and
-// its descendants.
-func treeMemory(pid int) (rss, pss float64, n int) {
+// procMemory is one process's resident and proportional set sizes in MiB.
+type procMemory struct {
+	comm     string
+	rss, pss float64
+}
+
+// treeMemory reads the resident and proportional set sizes of pid and its
+// descendants.
+func treeMemory(pid int) []procMemory {
 	children := map[int][]int{}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
@@ -335,6 +349,7 @@ func treeMemory(pid int) (rss, pss float64, n int) {
 			break
 		}
 	}
+	var procs []procMemory
 	todo := []int{pid}
 	for len(todo) > 0 {
 		p := todo[0]
@@ -343,7 +358,8 @@ func treeMemory(pid int) (rss, pss float64, n int) {
 		if err != nil {
 			continue
 		}
-		n++
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p))
+		m := procMemory{comm: strings.TrimSpace(string(comm))}
 		for _, line := range strings.Split(string(b), "\n") {
 			f := strings.Fields(line)
 			if len(f) < 2 {
@@ -352,11 +368,12 @@ func treeMemory(pid int) (rss, pss float64, n int) {
 			kb, _ := strconv.ParseFloat(f[1], 64)
 			switch f[0] {
 			case "Rss:":
-				rss += kb / 1024
+				m.rss = kb / 1024
 			case "Pss:":
-				pss += kb / 1024
+				m.pss = kb / 1024
 			}
 		}
+		procs = append(procs, m)
 	}
-	return rss, pss, n
+	return procs
 }
