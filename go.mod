@@ -31,6 +31,7 @@ require (
 
 require (
 	fyne.io/systray v1.12.0
+	github.com/Code-Hex/vz/v3 v3.7.1
 	github.com/fsnotify/fsnotify v1.10.1
 	github.com/wailsapp/wails/v2 v2.13.0
 	golang.org/x/tools v0.49.0
@@ -38,6 +39,7 @@ require (
 
 require (
 	git.sr.ht/~jackmordaunt/go-toast/v2 v2.0.3 // indirect
+	github.com/Code-Hex/go-infinity-channel v1.0.0 // indirect
 	github.com/bep/debounce v1.2.1 // indirect
 	github.com/go-ole/go-ole v1.3.0 // indirect
 	github.com/godbus/dbus/v5 v5.1.0 // indirect
