@@ -24,7 +24,7 @@ import (
 // session bus the app's tray and GTK want, ImageMagick's import for
 // screenshots, xdotool for keys, Node.js for the browser tests and
 // Debian's chromium.
-var desktopTools = []string{"Xvfb", "dbus-run-session", "import", "xdotool", "node", "/usr/bin/chromium"}
+var desktopTools = []string{"Xvfb", "dbus-run-session", "dbus-daemon", "import", "xdotool", "node", "/usr/bin/chromium"}
 
 // desktopEnv is what TestDesktop needs beyond a running VM.
 type desktopEnv struct {
@@ -110,12 +110,16 @@ type app struct {
 	log *bytes.Buffer
 }
 
-// startApp runs bin on the display inside a session bus, with the test's
-// Berth environment.
-func (d *desktopEnv) startApp(t *testing.T, x *display, bin string, extraEnv []string, args ...string) *app {
+// startApp runs bin on the display with the test's Berth environment, on
+// bus, or inside a session bus of its own when bus is nil.
+func (d *desktopEnv) startApp(t *testing.T, x *display, bus *sessionBus, bin string, extraEnv []string, args ...string) *app {
 	t.Helper()
 	var log bytes.Buffer
 	cmd := exec.Command("dbus-run-session", append([]string{"--", bin}, args...)...)
+	if bus != nil {
+		cmd = exec.Command(bin, args...)
+		extraEnv = append(extraEnv, "DBUS_SESSION_BUS_ADDRESS="+bus.addr)
+	}
 	cmd.Env = append(append(append([]string(nil), d.environ...), "DISPLAY="+x.name, "GDK_BACKEND=x11", "NO_AT_BRIDGE=1"), extraEnv...)
 	cmd.Stdout, cmd.Stderr = &log, &log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -160,7 +164,8 @@ func (d *desktopEnv) browserTests(t *testing.T) {
 	x := startXvfb(t)
 	port := freePort(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
-	a := d.startApp(t, x, d.dev, []string{"BERTH_NO_TRAY=1"},
+	configHome := filepath.Join(d.home, ".config")
+	a := d.startApp(t, x, nil, d.dev, []string{"BERTH_NO_TRAY=1", "XDG_CONFIG_HOME=" + configHome},
 		"-devserver", fmt.Sprintf("127.0.0.1:%d", port), "-assetdir", filepath.Join(d.root, "frontend", "dist"))
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
@@ -179,6 +184,7 @@ func (d *desktopEnv) browserTests(t *testing.T) {
 		"BERTH_TEST_IMAGE="+image,
 		"BERTH_UI_ARTIFACTS="+d.artifacts,
 		"BERTH_SETTINGS="+d.layout.Home+"/settings.json",
+		"BERTH_AUTOSTART="+filepath.Join(configHome, "autostart", "berth.desktop"),
 		"CHROMIUM=/usr/bin/chromium",
 	)
 	out, err := cmd.CombinedOutput()
@@ -192,17 +198,20 @@ func (d *desktopEnv) browserTests(t *testing.T) {
 var screens = []string{"Status", "Containers", "Images", "Volumes", "Settings", "Troubleshoot"}
 
 // windowTests: cold start to first paint (median of 3 launches), a
-// screenshot of each screen checked not blank, and the app's memory idle.
+// screenshot of each screen checked not blank, the app's memory idle, and
+// its tray icon.
 func (d *desktopEnv) windowTests(t *testing.T) {
 	x := startXvfb(t)
 	var starts []time.Duration
 	var a *app
+	var bus *sessionBus
 	for i := 0; i < 3; i++ {
 		if a != nil {
 			a.stop()
 		}
+		bus = startSessionBus(t)
 		began := time.Now()
-		a = d.startApp(t, x, d.prod, nil)
+		a = d.startApp(t, x, bus, d.prod, nil)
 		d.waitPainted(t, x, a, 90*time.Second)
 		starts = append(starts, time.Since(began))
 	}
@@ -227,15 +236,18 @@ func (d *desktopEnv) windowTests(t *testing.T) {
 	run(t, x, "xdotool", "key", "--clearmodifiers", "ctrl+1")
 	time.Sleep(10 * time.Second)
 	procs := treeMemory(a.cmd.Process.Pid)
-	var rss, pss float64
+	var rss, pss, anon float64
 	var each []string
 	for _, p := range procs {
 		rss += p.rss
 		pss += p.pss
-		each = append(each, fmt.Sprintf("%s RSS %.0f PSS %.0f", p.comm, p.rss, p.pss))
+		anon += p.anon
+		each = append(each, fmt.Sprintf("%s RSS %.0f PSS %.0f anonymous %.0f", p.comm, p.rss, p.pss, p.anon))
 	}
-	t.Logf("figure: idle memory with the engine running: the app's process tree (%d processes: the app and WebKit's) RSS %.0f MiB, PSS %.0f MiB (MiB each: %s)",
-		len(procs), rss, pss, strings.Join(each, "; "))
+	t.Logf("figure: idle memory with the engine running: the app's process tree (%d processes: the app and WebKit's) RSS %.0f MiB, PSS %.0f MiB, anonymous %.0f MiB (MiB each: %s)",
+		len(procs), rss, pss, anon, strings.Join(each, "; "))
+
+	d.trayTests(t, x, bus, a)
 }
 
 // waitPainted waits until the screen holds more than a blank window.
@@ -313,10 +325,11 @@ func blank(img stdimage.Image) string {
 	return ""
 }
 
-// procMemory is one process's resident and proportional set sizes in MiB.
+// procMemory is one process's resident, proportional and anonymous set
+// sizes in MiB.
 type procMemory struct {
-	comm     string
-	rss, pss float64
+	comm           string
+	rss, pss, anon float64 // anon: memory no file backs (heaps, stacks)
 }
 
 // treeMemory reads the resident and proportional set sizes of pid and its
@@ -371,6 +384,8 @@ func treeMemory(pid int) []procMemory {
 				m.rss = kb / 1024
 			case "Pss:":
 				m.pss = kb / 1024
+			case "Anonymous:":
+				m.anon = kb / 1024
 			}
 		}
 		procs = append(procs, m)

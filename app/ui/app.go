@@ -49,6 +49,11 @@ type Options struct {
 	Files  desktop.Files
 	Store  *settings.Store
 	CLI    CLI
+	// LoginCommand is the program the login entry runs as `<it> start`
+	// when start at login is on: the berth command, so the VM comes up
+	// with the session as it would from the command line. "" is the
+	// running program.
+	LoginCommand string
 	// StatusInterval is how often the service's status is read while the
 	// window is open; 0 is one second.
 	StatusInterval time.Duration

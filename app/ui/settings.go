@@ -116,7 +116,7 @@ func (a *App) ApplySettings(d settings.Document, confirmReset bool) (ApplyResult
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	c, err := desktop.Commit(ctx, a.opts.Store, a.opts.Layout, desktop.GeneralHost{}, next, confirmReset, func(m string) { a.emit("progress", m) })
+	c, err := desktop.Commit(ctx, a.opts.Store, a.opts.Layout, desktop.GeneralHost{Executable: a.opts.LoginCommand}, next, confirmReset, func(m string) { a.emit("progress", m) })
 	switch {
 	case errors.Is(err, settings.ErrResetRequired):
 		return ApplyResult{NeedsReset: true, Error: err.Error()}, nil

@@ -51,7 +51,7 @@ func DefaultApp() (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return New(Options{Layout: l, Files: files, Store: store, CLI: ProgramCLI{Path: cli}}), nil
+	return New(Options{Layout: l, Files: files, Store: store, CLI: ProgramCLI{Path: cli}, LoginCommand: cli}), nil
 }
 
 // WailsOptions are the Wails options of the desktop app: the window over the

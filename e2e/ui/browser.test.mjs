@@ -15,6 +15,8 @@ import { chromium } from "playwright-core";
 const URL = need("BERTH_UI_URL");
 const IMAGE = need("BERTH_TEST_IMAGE");
 const SETTINGS = need("BERTH_SETTINGS");
+const AUTOSTART = need("BERTH_AUTOSTART");
+const CLI = need("BERTH_CLI");
 const ARTIFACTS = process.env.BERTH_UI_ARTIFACTS ?? tmpdir();
 const run = promisify(execFile);
 
@@ -166,6 +168,22 @@ test("a valid change applies", async () => {
   await waitFor("docker info shows the mirror", () =>
     docker("info", "--format", "{{json .RegistryConfig.Mirrors}}").includes("127.0.0.1:5999"), 120_000);
   assert.match(savedSettings() ?? "", /127\.0\.0\.1:5999/);
+});
+
+test("start at login writes the login entry, and turning it off removes it", async () => {
+  await page.getByRole("tab", { name: "General" }).click();
+  const box = page.getByLabel("Start Berth when you log in");
+  assert.equal(existsSync(AUTOSTART), false, "a login entry before the setting was on");
+  await box.check();
+  await page.getByRole("button", { name: "Apply & restart" }).click();
+  await waitFor("the login entry", async () => existsSync(AUTOSTART), 120_000);
+  const entry = readFileSync(AUTOSTART, "utf8");
+  assert.match(entry, /^\[Desktop Entry\]/);
+  assert.ok(entry.split("\n").includes(`Exec=${CLI} start`), `the entry does not run "${CLI} start":\n${entry}`);
+  await waitFor("settings.json has it on", async () => /"startAtLogin":\s*true/.test(savedSettings() ?? ""), 60_000);
+  await box.uncheck();
+  await page.getByRole("button", { name: "Apply & restart" }).click();
+  await waitFor("the login entry is gone", async () => !existsSync(AUTOSTART), 120_000);
 });
 
 test("figure: the containers list with 200 containers", async () => {

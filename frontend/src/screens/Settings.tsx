@@ -50,7 +50,7 @@ export function tabOf(key: string): Tab | undefined {
 }
 
 const GENERAL: { key: keyof Settings["general"]; label: string; help: string }[] = [
-  { key: "startAtLogin", label: "Start Berth when you log in", help: "The app starts with your session; the engine starts with it." },
+  { key: "startAtLogin", label: "Start Berth when you log in", help: "Berth's VM starts with your session (berth start), so docker works at once." },
   { key: "checkForUpdates", label: "Check for updates", help: "Off: nothing is fetched." },
   { key: "backupVMDisk", label: "Include the VM disk in backups", help: "The disk holds images, containers and volumes; it can be large." },
   { key: "useKeychain", label: "Store registry credentials in the keychain", help: "docker login keeps passwords in the system keychain." },
