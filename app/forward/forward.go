@@ -1,5 +1,6 @@
 // Package forward owns the host ends that users' tools connect to: the
-// docker socket ($BERTH_HOME/run/docker.sock), whose connections are
+// docker socket ($BERTH_HOME/run/docker.sock; on Windows also the named pipe
+// \\.\pipe\docker_engine), whose connections are
 // spliced raw to the guest's Docker API port so that attach, exec and other
 // hijacked streams work without the host parsing HTTP, and the published
 // ports, whose host listeners follow the guest's port events and tunnel
@@ -80,7 +81,7 @@ func listenPort(path string, d Dialer, port uint32, log *slog.Logger) (*DockerSo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	ln, err := listenUnix(path)
+	ln, err := listenHost(path, port, log)
 	if err != nil {
 		return nil, err
 	}
