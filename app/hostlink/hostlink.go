@@ -1,5 +1,6 @@
 // Package hostlink owns the host end of the channel to the guest agent (see
-// docs/CHANNEL.md): Dial(port) over vsock where the hypervisor has it, else
+// docs/CHANNEL.md): Dial(port) over vsock where the hypervisor has it (on
+// Windows, Hyper-V sockets to the ports' hv_sock service IDs), else
 // over the yamux-over-virtio-serial fallback, and a client of the control
 // API served on port 1024. Above a Dialer nothing knows which transport is
 // in use.
