@@ -180,6 +180,17 @@ func waitConsole(t *testing.T, path, want string, done <-chan struct{}) {
 	}
 }
 
+// stopVM stops vm at the end of a test, with a deadline: a guest that
+// does not power off when asked is quit, never waited for forever.
+func stopVM(t testing.TB, vm machine.VM) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := vm.Stop(ctx); err != nil && !errors.Is(err, machine.ErrNotRunning) {
+		t.Errorf("stop: %v", err)
+	}
+}
+
 func requireRoot(t testing.TB) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the QEMU driver's tests open /dev/kvm and run virtiofsd")
@@ -267,7 +278,7 @@ func TestBootEndings(t *testing.T) {
 			select {
 			case <-vm.Done():
 			case <-ctx.Done():
-				vm.Stop(context.Background())
+				stopVM(t, vm)
 				t.Fatal("vm did not end")
 			}
 			if st := vm.State(); st != tc.wantState {
@@ -311,7 +322,7 @@ func TestBootAgent(t *testing.T) {
 	if err := vm.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	defer vm.Stop(context.Background())
+	defer stopVM(t, vm)
 	c := hostlink.NewClient(dialerFunc(vm.Dial))
 	defer c.Close()
 	st := waitAgent(t, ctx, vm, c, cfg.ConsoleLogPath)
@@ -375,7 +386,7 @@ func TestBootLinkReconnect(t *testing.T) {
 	if err := vm.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	defer vm.Stop(context.Background())
+	defer stopVM(t, vm)
 	if _, ok := vm.dialer.(*hostlink.SerialDialer); !ok {
 		t.Skip("the VM uses vsock, not the serial link")
 	}

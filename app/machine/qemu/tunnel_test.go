@@ -94,7 +94,7 @@ func TestBootPublishedPorts(t *testing.T) {
 	if err := vm.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	defer vm.Stop(context.Background())
+	defer stopVM(t, vm)
 	c := hostlink.NewClient(vm)
 	defer c.Close()
 	waitAgent(t, ctx, vm, c, cfg.ConsoleLogPath)

@@ -297,8 +297,12 @@ func (v *VM) kill() {
 	}
 }
 
-// Stop presses the ACPI power button and waits for QEMU to end; when ctx
-// ends first it quits QEMU through the monitor, and kills it if that does
+// powerButtonRepeat is how long Stop waits for the guest to power off
+// before it presses the power button again.
+const powerButtonRepeat = 3 * time.Second
+
+// Stop presses the ACPI power button, again every powerButtonRepeat, and
+// waits for QEMU to end; when ctx ends first it quits QEMU through the monitor, and kills it if that does
 // not end it within five seconds.
 func (v *VM) Stop(ctx context.Context) error {
 	v.mu.Lock()
@@ -315,15 +319,25 @@ func (v *VM) Stop(ctx context.Context) error {
 	q, done := v.qmp, v.done
 	v.mu.Unlock()
 
-	if q != nil {
-		if err := q.execute(ctx, "system_powerdown"); err != nil {
-			v.log.Warn("graceful stop failed", "err", err)
+	// A press the guest is not yet listening for (its power button's
+	// module loads late in boot) is lost, so the button is pressed again
+	// until the guest powers off; pid1 takes any press after the first as
+	// the same request.
+	for pressed := false; ; {
+		if q != nil {
+			if err := q.execute(ctx, "system_powerdown"); err != nil && !pressed {
+				v.log.Warn("graceful stop failed", "err", err)
+			}
+			pressed = true
 		}
-	}
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+		case <-time.After(powerButtonRepeat):
+			continue
+		}
+		break
 	}
 	v.log.Warn("guest did not power off in time; quitting qemu")
 	if q != nil {
