@@ -186,6 +186,57 @@ test("start at login writes the login entry, and turning it off removes it", asy
   await waitFor("the login entry is gone", async () => !existsSync(AUTOSTART), 120_000);
 });
 
+test("every screen fits 1024x768, reads in light and dark, and answers the keyboard", async () => {
+  const screens = ["Status", "Containers", "Images", "Volumes", "Settings", "Troubleshoot"];
+  for (const scheme of ["light", "dark"]) {
+    await page.emulateMedia({ colorScheme: scheme });
+    for (const [i, name] of screens.entries()) {
+      await page.keyboard.press(`Control+${i + 1}`);
+      await page.getByRole("heading", { level: 1, name }).waitFor();
+      await page.waitForTimeout(300);
+      const r = await page.evaluate(() => {
+        const rgb = (c) => (c.match(/[\d.]+/g) ?? []).map(Number);
+        const lum = ([r, g, b]) => {
+          const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+          return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+        };
+        const bg = (el) => {
+          for (; el; el = el.parentElement) {
+            const c = rgb(getComputedStyle(el).backgroundColor);
+            if (c.length === 3 || (c.length === 4 && c[3] > 0)) return c.slice(0, 3);
+          }
+          return [255, 255, 255];
+        };
+        // The worst contrast of visible text on the screen.
+        let worst = { ratio: 99, text: "" };
+        for (const el of document.querySelectorAll("main h1, main h2, main p, main td, main th, main label, main button, nav button")) {
+          const box = el.getBoundingClientRect();
+          if (!box.width || !box.height || !el.textContent.trim()) continue;
+          const st = getComputedStyle(el);
+          if (st.visibility === "hidden" || Number(st.opacity) < 0.5) continue;
+          const a = lum(rgb(st.color).slice(0, 3)), b = lum(bg(el));
+          const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+          if (ratio < worst.ratio) worst = { ratio, text: el.textContent.trim().slice(0, 40) };
+        }
+        return { overflow: document.documentElement.scrollWidth - window.innerWidth, worst };
+      });
+      assert.ok(r.overflow <= 0, `${name} (${scheme}) is ${r.overflow}px wider than the 1024px window`);
+      // WCAG AA for large text and controls; body text is darker still.
+      assert.ok(r.worst.ratio >= 3, `${name} (${scheme}): "${r.worst.text}" has contrast ${r.worst.ratio.toFixed(2)}`);
+      await page.screenshot({ path: join(ARTIFACTS, `browser-${scheme}-${name.toLowerCase()}.png`) });
+    }
+  }
+  await page.emulateMedia({ colorScheme: "light" });
+  // Tab reaches the sidebar, and Enter on a focused entry opens its screen.
+  await page.keyboard.press("Control+1");
+  const images = page.getByRole("navigation", { name: "Main" }).getByRole("button", { name: "Images", exact: true });
+  await images.focus();
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { level: 1, name: "Images" }).waitFor();
+  await page.keyboard.press("Tab");
+  assert.notEqual(await page.evaluate(() => document.activeElement?.tagName), "BODY", "Tab left the focus nowhere");
+});
+
 test("figure: the containers list with 200 containers", async () => {
   const names = Array.from({ length: 200 }, (_, i) => `ui-many-${i}`);
   try {

@@ -270,9 +270,29 @@ export async function exec(
     offEnd();
     onEnd(e);
   });
+  // Keystrokes go one call at a time: the backend serves bound calls
+  // concurrently, so two calls in flight could reach the terminal out of
+  // order. What is typed while a call is out goes in the next one.
+  let queued = "";
+  let sending: Promise<void> | undefined;
+  const send = async () => {
+    try {
+      while (queued) {
+        const chunk = queued;
+        queued = "";
+        await app().ExecInput(id, chunk);
+      }
+    } finally {
+      sending = undefined;
+    }
+  };
   return {
     id,
-    input: (d) => app().ExecInput(id, d),
+    input: (d) => {
+      queued += d;
+      sending ??= send();
+      return sending;
+    },
     resize: (c, r) => app().ExecResize(id, c, r),
     close: () => {
       offData();
