@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,9 +17,32 @@ type Share struct {
 	Path string
 }
 
+// FUSEShare is one folder the host serves over FUSE on the channel's file
+// share port (guestagent/fuseshare): the tag the host's stream names it by,
+// the guest path it is mounted at, and whether it is mounted read-only.
+type FUSEShare struct {
+	Tag      string
+	Path     string
+	ReadOnly bool
+}
+
 // Params are the kernel command line parameters pid1 reads.
 type Params struct {
-	Shares  []Share   // berth.shares=<tag>=<path>[,...]
+	// Shares are berth.shares=<tag>=<path>[,...]. Without ShareDev each
+	// tag is a virtiofs device of its own (QEMU); with it, each tag is a
+	// directory at the root of that one device (vz's multiple-directory
+	// share).
+	Shares []Share
+	// ShareDev is berth.sharedev=<virtiofs tag>: the one device holding
+	// every share's directory; "" when each share is its own device.
+	ShareDev string
+	// Rosetta is berth.rosetta=<virtiofs tag>: the device sharing Apple's
+	// Rosetta runtime, registered with binfmt_misc for x86-64 binaries.
+	Rosetta string
+	// FUSE are berth.fuse=<tag>=<path>[,...], with berth.fusero=<tag>[,...]
+	// marking the read-only ones: folders the host serves over FUSE
+	// (Hyper-V, which has no virtiofs).
+	FUSE    []FUSEShare
 	Time    time.Time // berth.time=<unix seconds>; zero when absent
 	Disk    string    // berth.disk=<device>; DefaultDisk when absent
 	Link    string    // berth.link=vsock|serial; "" serves every transport present
@@ -46,6 +70,7 @@ var ErrBadParam = errors.New("bad kernel parameter")
 // berth.* are ignored; a berth.* parameter that does not parse is an error.
 func ParseCmdline(cmdline string) (Params, error) {
 	p := Params{Disk: DefaultDisk, Net: NetDHCP}
+	var fuseRO []string
 	for _, field := range strings.Fields(cmdline) {
 		key, val, _ := strings.Cut(field, "=")
 		switch key {
@@ -55,6 +80,33 @@ func ParseCmdline(cmdline string) (Params, error) {
 				return Params{}, err
 			}
 			p.Shares = shares
+		case "berth.sharedev":
+			if !validTag(val) {
+				return Params{}, fmt.Errorf("%w: berth.sharedev=%q", ErrBadParam, val)
+			}
+			p.ShareDev = val
+		case "berth.rosetta":
+			if !validTag(val) {
+				return Params{}, fmt.Errorf("%w: berth.rosetta=%q", ErrBadParam, val)
+			}
+			p.Rosetta = val
+		case "berth.fuse":
+			shares, err := parseShares(val)
+			if err != nil {
+				return Params{}, fmt.Errorf("berth.fuse: %w", err)
+			}
+			p.FUSE = nil
+			for _, s := range shares {
+				if !validTag(s.Tag) {
+					return Params{}, fmt.Errorf("%w: berth.fuse tag %q", ErrBadParam, s.Tag)
+				}
+				p.FUSE = append(p.FUSE, FUSEShare{Tag: s.Tag, Path: s.Path})
+			}
+		case "berth.fusero":
+			fuseRO = nil
+			if val != "" {
+				fuseRO = strings.Split(val, ",")
+			}
 		case "berth.time":
 			secs, err := strconv.ParseInt(val, 10, 64)
 			if err != nil || secs <= 0 || secs > 1<<40 {
@@ -96,7 +148,44 @@ func ParseCmdline(cmdline string) (Params, error) {
 			p.Engine = val
 		}
 	}
+	if p.ShareDev != "" {
+		// Each share names a directory at the root of the one device.
+		for _, s := range p.Shares {
+			if !validTag(s.Tag) {
+				return Params{}, fmt.Errorf("%w: berth.shares directory %q of berth.sharedev=%s", ErrBadParam, s.Tag, p.ShareDev)
+			}
+		}
+	}
+	for _, tag := range fuseRO {
+		i := slices.IndexFunc(p.FUSE, func(s FUSEShare) bool { return s.Tag == tag })
+		if i < 0 {
+			return Params{}, fmt.Errorf("%w: berth.fusero names %q, which berth.fuse does not", ErrBadParam, tag)
+		}
+		p.FUSE[i].ReadOnly = true
+	}
+	seen := map[string]bool{}
+	for _, s := range p.FUSE {
+		if seen[s.Tag] {
+			return Params{}, fmt.Errorf("%w: berth.fuse names %q twice", ErrBadParam, s.Tag)
+		}
+		seen[s.Tag] = true
+	}
 	return p, nil
+}
+
+// validTag tells whether t can be a virtiofs tag, a directory of a
+// multiple-directory share, or a FUSE share's tag: 1 to 36 letters,
+// digits, '.', '_' or '-', not starting with '.' (so never "." or "..").
+func validTag(t string) bool {
+	if t == "" || len(t) > 36 || t[0] == '.' {
+		return false
+	}
+	for _, r := range t {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // reservedMountPoints are guest paths a share may not cover.

@@ -145,8 +145,25 @@ func deviceSize(dev string) (uint64, error) {
 	return size, nil
 }
 
-// mountShares mounts each virtiofs share at its path.
+// ShareStaging is where the one device of a multiple-directory share
+// (berth.sharedev) is mounted; each share is a bind mount of one of its
+// directories.
+const ShareStaging = "/run/berth-shares"
+
+// mountShares mounts each virtiofs share at its path: each its own device,
+// or, with berth.sharedev, each a directory of that one device.
 func (g *guest) mountShares() {
+	if g.params.ShareDev != "" {
+		dev := g.params.ShareDev
+		mounted, err := mountShareDirs(func(staging string) error {
+			return mount(dev, staging, "virtiofs", unix.MS_NOSUID|unix.MS_NODEV, "")
+		}, ShareStaging, g.params.Shares, g.log)
+		if err != nil {
+			g.log.Error("berth: shares", "device", dev, "err", err)
+		}
+		g.mounts = append(g.mounts, mounted...)
+		return
+	}
 	for _, s := range g.params.Shares {
 		if err := mount(s.Tag, s.Path, "virtiofs", 0, ""); err != nil {
 			g.log.Error("berth: share", "tag", s.Tag, "path", s.Path, "err", err)
@@ -154,6 +171,41 @@ func (g *guest) mountShares() {
 		}
 		g.mounts = append(g.mounts, s.Path)
 	}
+}
+
+// mountShareDirs mounts a multiple-directory share: mountDevice mounts the
+// device at staging, which is then made private (nothing mounted under a
+// share propagates back to it), and each share's directory (named by its
+// tag) is bind-mounted at its path. A share whose directory is missing or
+// not a directory is logged and left out. It returns the paths mounted,
+// staging first; the error is the device's.
+func mountShareDirs(mountDevice func(staging string) error, staging string, shares []Share, log *slog.Logger) ([]string, error) {
+	if err := os.MkdirAll(staging, 0o700); err != nil {
+		return nil, fmt.Errorf("share staging %s: %w", staging, err)
+	}
+	if err := mountDevice(staging); err != nil {
+		return nil, err
+	}
+	mounted := []string{staging}
+	if err := unix.Mount("", staging, "", unix.MS_PRIVATE, ""); err != nil {
+		log.Warn("berth: make share staging private", "path", staging, "err", err)
+	}
+	for _, s := range shares {
+		src := filepath.Join(staging, s.Tag)
+		// Lstat: a symlink at the device's root must not lead the bind
+		// mount elsewhere in the guest.
+		fi, err := os.Lstat(src)
+		if err != nil || !fi.IsDir() {
+			log.Error("berth: share directory", "dir", s.Tag, "path", s.Path, "err", fmt.Errorf("%s is not a directory of the share (%v)", src, err))
+			continue
+		}
+		if err := mount(src, s.Path, "", unix.MS_BIND, ""); err != nil {
+			log.Error("berth: share", "dir", s.Tag, "path", s.Path, "err", err)
+			continue
+		}
+		mounted = append(mounted, s.Path)
+	}
+	return mounted, nil
 }
 
 // watchPowerButton waits for a power key press on any input device.

@@ -65,6 +65,8 @@ func TestParseCmdline(t *testing.T) {
 func FuzzParseCmdline(f *testing.F) {
 	f.Add("console=ttyS0 berth.shares=home=/home/me berth.time=1700000000 berth.disk=/dev/vdb berth.link=vsock")
 	f.Add("berth.shares=a=/x,b=/y berth.engine=/e")
+	f.Add("berth.sharedev=berth berth.shares=share0=/Users berth.rosetta=rosetta")
+	f.Add("berth.fuse=users=/run/host/c/Users,d=/d berth.fusero=d")
 	f.Fuzz(func(t *testing.T, cmdline string) {
 		p, err := ParseCmdline(cmdline)
 		if err != nil {
@@ -76,6 +78,18 @@ func FuzzParseCmdline(f *testing.F) {
 		for _, s := range p.Shares {
 			if !filepath.IsAbs(s.Path) || filepath.Clean(s.Path) != s.Path || s.Path == "/" || s.Tag == "" {
 				t.Fatalf("share %+v", s)
+			}
+		}
+		if p.ShareDev != "" {
+			for _, s := range p.Shares {
+				if strings.ContainsAny(s.Tag, "/") || s.Tag == "." || s.Tag == ".." {
+					t.Fatalf("directory %q of the share device", s.Tag)
+				}
+			}
+		}
+		for _, s := range p.FUSE {
+			if !filepath.IsAbs(s.Path) || filepath.Clean(s.Path) != s.Path || !validTag(s.Tag) {
+				t.Fatalf("fuse share %+v", s)
 			}
 		}
 	})
