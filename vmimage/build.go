@@ -29,7 +29,7 @@ type Config struct {
 // Modules asked for, in three lists that pid1 loads as one graph, two at a
 // time, earlier lists first: the devices pid1 needs at once
 // (etc/berth/modules.load: the disk, the serial port, the network,
-// virtiofs), then those only the engine needs (etc/berth/modules-engine.load),
+// virtiofs and fuse), then those only the engine needs (etc/berth/modules-engine.load),
 // which the engine's start waits for, then those that can come last
 // (etc/berth/modules-late.load: vsock, which only the channel's vsock
 // transport waits for, and the power button's). Each module comes after its
@@ -40,6 +40,8 @@ var (
 		// The network first: its DHCP exchange is the longest wait before
 		// the engine starts, and goes on while the disk mounts.
 		"virtio_pci", "virtio_mmio", "virtio_net", "virtio_blk", "virtio_console", "virtiofs",
+		// FUSE shares (Hyper-V) need /dev/fuse; virtiofs needs fuse too.
+		"fuse",
 	}
 	lateModules = []string{
 		"vsock", "vmw_vsock_virtio_transport", "evdev", "button", "gpio_keys",
@@ -49,6 +51,8 @@ var (
 		"nf_tables", "nft_nat", "nft_masq", "nft_chain_nat", "nft_fib_ipv4", "nft_ct",
 		// netlink handles open an XFRM socket beside the route one.
 		"xfrm_user",
+		// Rosetta's handler of x86-64 binaries (berth.rosetta).
+		"binfmt_misc",
 	}
 )
 

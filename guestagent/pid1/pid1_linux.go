@@ -198,6 +198,19 @@ func (g *guest) run() {
 		}
 	}()
 	g.mountShares()
+	if g.params.Rosetta != "" {
+		// The engine starts once x86-64 binaries can run: binfmt_misc is
+		// in the engine's module list.
+		g.engineDeps.Add(1)
+		go func() {
+			defer g.engineDeps.Done()
+			g.modules.wait(ModulesEngineLoad)
+			if err := g.setupRosetta(); err != nil {
+				g.log.Error("berth: rosetta", "tag", g.params.Rosetta, "err", err)
+			}
+			g.step("rosetta")
+		}()
+	}
 
 	go func() {
 		g.modules.wait(ModulesLateLoad)
