@@ -14,12 +14,7 @@ import (
 )
 
 func TestParseCmdline(t *testing.T) {
-	tests := []struct {
-		name    string
-		cmdline string
-		want    Params
-		wantErr bool
-	}{
+	runCmdlineCases(t, []cmdlineCase{
 		{"defaults", "console=ttyS0 quiet panic=-1\n", Params{Disk: DefaultDisk, Net: NetDHCP}, false},
 		{"all", "console=ttyS0 berth.shares=home=/home/me,tmp0=/tmp/x berth.time=1700000000 berth.disk=/dev/vdb berth.link=serial berth.engine=/usr/bin/e berth.net=auto",
 			Params{
@@ -42,7 +37,21 @@ func TestParseCmdline(t *testing.T) {
 		{"disk not under dev", "berth.disk=/tmp/disk", Params{}, true},
 		{"bad link", "berth.link=tcp", Params{}, true},
 		{"relative engine", "berth.engine=engine", Params{}, true},
-	}
+	})
+}
+
+// cmdlineCase is one kernel command line and what ParseCmdline makes of it.
+type cmdlineCase struct {
+	name    string
+	cmdline string
+	want    Params
+	wantErr bool
+}
+
+// runCmdlineCases runs each case as a subtest: a refused line must fail
+// with ErrBadParam, an accepted one give exactly want.
+func runCmdlineCases(t *testing.T, tests []cmdlineCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ParseCmdline(tt.cmdline)

@@ -42,10 +42,7 @@ func mountBinfmtMisc(dir string) error {
 	if err := unix.Statfs(dir, &st); err == nil && st.Type == binfmtMiscMagic {
 		return nil
 	}
-	if err := unix.Mount("binfmt_misc", dir, "binfmt_misc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		return &mountError{source: "binfmt_misc", target: dir, fstype: "binfmt_misc", flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, err: err}
-	}
-	return nil
+	return mount("binfmt_misc", dir, "binfmt_misc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
 }
 
 // registerBinfmt registers e with the binfmt_misc mounted at dir, first

@@ -1,7 +1,6 @@
 package pid1
 
 import (
-	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -20,12 +19,7 @@ func TestParseShareParams(t *testing.T) {
 		f(&p)
 		return p
 	}
-	tests := []struct {
-		name    string
-		cmdline string
-		want    Params
-		wantErr bool
-	}{
+	runCmdlineCases(t, []cmdlineCase{
 		{"one device, directories", "berth.sharedev=berth berth.shares=share0=/Users,share1=/Volumes",
 			with(func(p *Params) {
 				p.ShareDev = "berth"
@@ -54,24 +48,7 @@ func TestParseShareParams(t *testing.T) {
 		{"fuse relative path", "berth.fuse=a=u", Params{}, true},
 		{"fuse reserved path", "berth.fuse=a=/var/lib/berth", Params{}, true},
 		{"fuse bad tag", "berth.fuse=a:b=/u", Params{}, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseCmdline(tt.cmdline)
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
-			}
-			if err != nil {
-				if !errors.Is(err, ErrBadParam) {
-					t.Errorf("error %v is not ErrBadParam", err)
-				}
-				return
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("got %+v, want %+v", got, tt.want)
-			}
-		})
-	}
+	})
 }
 
 // TestMountShareDirs mounts a multiple-directory share with a tmpfs

@@ -302,8 +302,8 @@ func (v *VM) kill() {
 const powerButtonRepeat = 3 * time.Second
 
 // Stop presses the ACPI power button, again every powerButtonRepeat, and
-// waits for QEMU to end; when ctx ends first it quits QEMU through the monitor, and kills it if that does
-// not end it within five seconds.
+// waits for QEMU to end; when ctx ends first it quits QEMU through the
+// monitor, and kills it if that does not end it within five seconds.
 func (v *VM) Stop(ctx context.Context) error {
 	v.mu.Lock()
 	if v.state != machine.StateRunning && v.state != machine.StateStarting {
@@ -323,21 +323,27 @@ func (v *VM) Stop(ctx context.Context) error {
 	// module loads late in boot) is lost, so the button is pressed again
 	// until the guest powers off; pid1 takes any press after the first as
 	// the same request.
-	for pressed := false; ; {
-		if q != nil {
-			if err := q.execute(ctx, "system_powerdown"); err != nil && !pressed {
-				v.log.Warn("graceful stop failed", "err", err)
-			}
-			pressed = true
+	press := func() error {
+		if q == nil {
+			return nil
 		}
+		return q.execute(ctx, "system_powerdown")
+	}
+	if err := press(); err != nil {
+		v.log.Warn("graceful stop failed", "err", err)
+	}
+	again := time.NewTicker(powerButtonRepeat)
+	defer again.Stop()
+wait:
+	for {
 		select {
 		case <-done:
 			return nil
 		case <-ctx.Done():
-		case <-time.After(powerButtonRepeat):
-			continue
+			break wait
+		case <-again.C:
+			press()
 		}
-		break
 	}
 	v.log.Warn("guest did not power off in time; quitting qemu")
 	if q != nil {
